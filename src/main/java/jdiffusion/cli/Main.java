@@ -1,0 +1,38 @@
+package jdiffusion.cli;
+
+import jdiffusion.JDiffusionException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code jdiffusion} command: one picocli subcommand per verb. */
+@Command(name = "jdiffusion", mixinStandardHelpOptions = true, version = "jdiffusion 0.1.0",
+        description = "Stable Diffusion for the JVM.",
+        subcommands = {
+                InspectCommand.class,
+        })
+public final class Main implements Runnable {
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The configured command line; tests call {@code execute} on it directly. */
+    public static CommandLine commandLine() {
+        CommandLine cli = new CommandLine(new Main());
+        cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
+            if (ex instanceof JDiffusionException) {
+                commandLine.getErr().println("error: " + ex.getMessage());
+                return 2;
+            }
+            throw ex;
+        });
+        return cli;
+    }
+}
