@@ -44,6 +44,14 @@ public final class Tensors {
         return out;
     }
 
+    /**
+     * The tensor's dtype as the canonical enum constant. JavaCPP hands back enum objects whose
+     * identity may differ from the constants, so compare dtypes through this (or {@code .value}).
+     */
+    public static ScalarType dtype(Tensor t) {
+        return t.scalar_type().intern();
+    }
+
     public static long[] shape(Tensor t) {
         return t.sizes().vec().get();
     }
