@@ -65,6 +65,28 @@ class SafetensorsRoundTripTest {
     }
 
     @Test
+    void mapsFilesLargerThanTwoGigabytes() throws Exception {
+        // A sparse file: 2.5 GB of data area that costs no disk space, with a marker in the last byte.
+        long n = 2_500_000_000L;
+        String header = "{\"big\":{\"dtype\":\"U8\",\"shape\":[" + n + "],\"data_offsets\":[0," + n + "]}}";
+        byte[] hb = header.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        Path file = dir.resolve("big.safetensors");
+        try (var ch = java.nio.channels.FileChannel.open(file, java.nio.file.StandardOpenOption.CREATE_NEW,
+                java.nio.file.StandardOpenOption.WRITE)) {
+            java.nio.ByteBuffer head = java.nio.ByteBuffer.allocate(8 + hb.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+            head.putLong(hb.length).put(hb).flip();
+            ch.write(head);
+            ch.write(java.nio.ByteBuffer.wrap(new byte[] {7}), 8 + hb.length + n - 1);
+        }
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            Tensor big = f.view("big");
+            assertEquals(n, big.numel());
+            assertEquals(7, big.narrow(0, n - 1, 1).to(ScalarType.Long).item_long());
+            assertEquals(0, big.narrow(0, 0, 1).to(ScalarType.Long).item_long());
+        }
+    }
+
+    @Test
     void noTemporaryFileIsLeftBehind() throws Exception {
         Path file = dir.resolve("y.safetensors");
         SafetensorsWriter.write(file, Map.of("y", Tensors.fromFloats(new float[] {1}, 1)));
