@@ -27,4 +27,13 @@ public final class KeyMap {
                     .replace(".proj_attn.", ".to_out.0.");
         };
     }
+
+    /**
+     * transformers CLIP text encoders: the names already match, but checkpoints saved before
+     * transformers 4.31 also hold {@code text_model.embeddings.position_ids}, a buffer that is
+     * non-persistent now (the constant 0..76) and that no module here registers. Dropped.
+     */
+    public static UnaryOperator<String> clipText() {
+        return key -> key.equals("text_model.embeddings.position_ids") ? null : key;
+    }
 }
