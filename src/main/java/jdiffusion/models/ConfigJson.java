@@ -57,6 +57,19 @@ public final class ConfigJson {
         return file;
     }
 
+    /**
+     * Runs {@code constructor} (a config record built from this file's getters) so that the
+     * record's own validation errors also name the file; getter errors already do.
+     */
+    public <T> T build(java.util.function.Supplier<T> constructor) {
+        try {
+            return constructor.get();
+        } catch (JDiffusionException e) {
+            if (e.getMessage().startsWith(file.toString())) throw e;
+            throw new JDiffusionException(file + ": " + e.getMessage(), e);
+        }
+    }
+
     /** An error about {@code key} of this file. */
     public JDiffusionException error(String key, String problem) {
         return new JDiffusionException(file + ": '" + key + "' " + problem);

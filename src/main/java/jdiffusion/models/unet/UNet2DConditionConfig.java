@@ -138,37 +138,33 @@ public record UNet2DConditionConfig(
         List<String> down = c.getStringList("down_block_types",
                 List.of(CROSS_ATTN_DOWN, CROSS_ATTN_DOWN, CROSS_ATTN_DOWN, DOWN));
         int n = down.size();
-        try {
-            return new UNet2DConditionConfig(
-                    c.getOptionalInt("sample_size"),
-                    c.getInt("in_channels", 4),
-                    c.getInt("out_channels", 4),
-                    c.getBoolean("center_input_sample", false),
-                    c.getBoolean("flip_sin_to_cos", true),
-                    c.getInt("freq_shift", 0),
+        return c.build(() -> new UNet2DConditionConfig(
+                c.getOptionalInt("sample_size"),
+                c.getInt("in_channels", 4),
+                c.getInt("out_channels", 4),
+                c.getBoolean("center_input_sample", false),
+                c.getBoolean("flip_sin_to_cos", true),
+                c.getInt("freq_shift", 0),
                     down,
-                    c.getString("mid_block_type", MID_CROSS_ATTN),
-                    c.getStringList("up_block_types", List.of(UP, CROSS_ATTN_UP, CROSS_ATTN_UP, CROSS_ATTN_UP)),
-                    c.getIntList("block_out_channels", List.of(320, 640, 1280, 1280)),
-                    c.getIntPerBlock("layers_per_block", 2, n),
-                    c.getInt("downsample_padding", 1),
-                    c.getDouble("mid_block_scale_factor", 1.0),
-                    c.getDouble("dropout", 0.0),
-                    c.getString("act_fn", "silu"),
-                    c.getInt("norm_num_groups", 32),
-                    c.getDouble("norm_eps", 1e-5),
-                    c.getIntPerBlock("cross_attention_dim", 1280, n),
-                    c.getIntPerBlock("transformer_layers_per_block", 1, n),
-                    c.getIntPerBlock("attention_head_dim", 8, n),
-                    c.getBoolean("use_linear_projection", false),
-                    c.getBoolean("upcast_attention", false),
-                    c.getDouble("resnet_out_scale_factor", 1.0),
-                    c.getInt("conv_in_kernel", 3),
-                    c.getInt("conv_out_kernel", 3),
-                    c.getOptionalInt("time_embedding_dim"));
-        } catch (JDiffusionException e) {
-            throw new JDiffusionException(file + ": " + e.getMessage(), e);
-        }
+                c.getString("mid_block_type", MID_CROSS_ATTN),
+                c.getStringList("up_block_types", List.of(UP, CROSS_ATTN_UP, CROSS_ATTN_UP, CROSS_ATTN_UP)),
+                c.getIntList("block_out_channels", List.of(320, 640, 1280, 1280)),
+                c.getIntPerBlock("layers_per_block", 2, n),
+                c.getInt("downsample_padding", 1),
+                c.getDouble("mid_block_scale_factor", 1.0),
+                c.getDouble("dropout", 0.0),
+                c.getString("act_fn", "silu"),
+                c.getInt("norm_num_groups", 32),
+                c.getDouble("norm_eps", 1e-5),
+                c.getIntPerBlock("cross_attention_dim", 1280, n),
+                c.getIntPerBlock("transformer_layers_per_block", 1, n),
+                c.getIntPerBlock("attention_head_dim", 8, n),
+                c.getBoolean("use_linear_projection", false),
+                c.getBoolean("upcast_attention", false),
+                c.getDouble("resnet_out_scale_factor", 1.0),
+                c.getInt("conv_in_kernel", 3),
+                c.getInt("conv_out_kernel", 3),
+                c.getOptionalInt("time_embedding_dim")));
     }
 
     private static Map<String, Object> unsupported() {

@@ -4,7 +4,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import jdiffusion.JDiffusionException;
-import jdiffusion.models.ComponentFiles;
+import jdiffusion.io.ModelFolder;
+import jdiffusion.models.ModelLoading;
 import jdiffusion.nn.Functional;
 import jdiffusion.nn.Layers;
 import jdiffusion.nn.ModuleList;
@@ -12,9 +13,6 @@ import jdiffusion.nn.TimestepEmbedding;
 import jdiffusion.nn.Timesteps;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.KeyMap;
-import jdiffusion.weights.StateDict;
-import jdiffusion.weights.WeightLoader;
-import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.GroupNormImpl;
@@ -46,7 +44,7 @@ public final class UNet2DConditionModel extends JavaModule {
 
     /** A randomly initialised model of {@code config} (float32, CPU); {@link #load} fills in weights. */
     public UNet2DConditionModel(UNet2DConditionConfig config) {
-        ComponentFiles.requireNoPointerScope("UNet2DConditionModel");
+        ModelLoading.requireNoPointerScope("UNet2DConditionModel");
         this.config = config;
         List<Integer> channels = config.blockOutChannels();
         int c0 = channels.getFirst();
@@ -80,18 +78,19 @@ public final class UNet2DConditionModel extends JavaModule {
 
     /**
      * Reads {@code unetFolder/config.json} and the weights next to it, converted once to
-     * {@code dtype} on {@code device}. Throws a {@link JDiffusionException} listing every missing,
-     * unexpected or mis-shaped tensor when the weights do not fit the config.
+     * {@code dtype} (Float, BFloat16, Half) on {@code device}. Throws a {@link JDiffusionException}
+     * listing every missing, unexpected or mis-shaped tensor when the weights do not fit the config.
      */
     public static UNet2DConditionModel load(Path unetFolder, ScalarType dtype, Device device) {
-        List<Path> files = ComponentFiles.weights(unetFolder, "UNet");
+        return load(unetFolder, null, dtype, device);
+    }
+
+    /** As {@link #load(Path, ScalarType, Device)}, reading {@code diffusion_pytorch_model.<variant>.safetensors}. */
+    public static UNet2DConditionModel load(Path unetFolder, String variant, ScalarType dtype, Device device) {
+        ModelLoading.requireFloatingDtype(dtype, "UNet2DConditionModel");
+        List<Path> files = ModelFolder.weightFiles(unetFolder, variant);
         UNet2DConditionModel model = new UNet2DConditionModel(UNet2DConditionConfig.fromJson(unetFolder.resolve("config.json")));
-        model.to(device, dtype, false);
-        try (PointerScope scope = new PointerScope();
-             StateDict weights = StateDict.open(files, KeyMap.identity())) {
-            WeightLoader.load(model, weights, "UNet2DConditionModel");
-        }
-        model.eval();
+        ModelLoading.loadWeights(model, files, KeyMap.identity(), dtype, device, "UNet2DConditionModel");
         return model;
     }
 

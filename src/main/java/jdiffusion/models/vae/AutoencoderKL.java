@@ -3,14 +3,12 @@ package jdiffusion.models.vae;
 import java.nio.file.Path;
 import java.util.List;
 import jdiffusion.JDiffusionException;
-import jdiffusion.models.ComponentFiles;
+import jdiffusion.io.ModelFolder;
+import jdiffusion.models.ModelLoading;
 import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.Layers;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.KeyMap;
-import jdiffusion.weights.StateDict;
-import jdiffusion.weights.WeightLoader;
-import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
@@ -35,7 +33,7 @@ public final class AutoencoderKL extends JavaModule {
 
     /** A randomly initialised model of {@code config} (float32, CPU); {@link #load} fills in weights. */
     public AutoencoderKL(AutoencoderKLConfig config) {
-        ComponentFiles.requireNoPointerScope("AutoencoderKL");
+        ModelLoading.requireNoPointerScope("AutoencoderKL");
         this.config = config;
         long latent = config.latentChannels();
         encoder = register_module("encoder", new Encoder(config));
@@ -50,14 +48,15 @@ public final class AutoencoderKL extends JavaModule {
      * (query/key/value/proj_attn) are renamed as diffusers does on load.
      */
     public static AutoencoderKL load(Path vaeFolder, ScalarType dtype, Device device) {
-        List<Path> files = ComponentFiles.weights(vaeFolder, "VAE");
+        return load(vaeFolder, null, dtype, device);
+    }
+
+    /** As {@link #load(Path, ScalarType, Device)}, reading {@code diffusion_pytorch_model.<variant>.safetensors}. */
+    public static AutoencoderKL load(Path vaeFolder, String variant, ScalarType dtype, Device device) {
+        ModelLoading.requireFloatingDtype(dtype, "AutoencoderKL");
+        List<Path> files = ModelFolder.weightFiles(vaeFolder, variant);
         AutoencoderKL model = new AutoencoderKL(AutoencoderKLConfig.fromJson(vaeFolder.resolve("config.json")));
-        model.to(device, dtype, false);
-        try (PointerScope scope = new PointerScope();
-             StateDict weights = StateDict.open(files, KeyMap.diffusersLegacyAttention())) {
-            WeightLoader.load(model, weights, "AutoencoderKL");
-        }
-        model.eval();
+        ModelLoading.loadWeights(model, files, KeyMap.diffusersLegacyAttention(), dtype, device, "AutoencoderKL");
         return model;
     }
 

@@ -71,28 +71,24 @@ public record AutoencoderKLConfig(
     /** Reads and validates {@code file}; every error names the file and the key. */
     public static AutoencoderKLConfig fromJson(Path file) {
         ConfigJson c = ConfigJson.read(file, "AutoencoderKL");
-        try {
-            return new AutoencoderKLConfig(
-                    c.getInt("in_channels", 3),
-                    c.getInt("out_channels", 3),
-                    c.getStringList("down_block_types", List.of(DOWN_ENCODER)),
-                    c.getStringList("up_block_types", List.of(UP_DECODER)),
-                    c.getIntList("block_out_channels", List.of(64)),
-                    c.getInt("layers_per_block", 1),
-                    c.getString("act_fn", "silu"),
-                    c.getInt("latent_channels", 4),
-                    c.getInt("norm_num_groups", 32),
-                    c.getInt("sample_size", 32),
-                    c.getDouble("scaling_factor", 0.18215),
-                    c.getOptionalDouble("shift_factor"),
-                    c.getOptionalDoubleList("latents_mean"),
-                    c.getOptionalDoubleList("latents_std"),
-                    c.getBoolean("force_upcast", true),
-                    c.getBoolean("use_quant_conv", true),
-                    c.getBoolean("use_post_quant_conv", true),
-                    c.getBoolean("mid_block_add_attention", true));
-        } catch (JDiffusionException e) {
-            throw new JDiffusionException(file + ": " + e.getMessage(), e);
-        }
+        return c.build(() -> new AutoencoderKLConfig(
+                c.getInt("in_channels", 3),
+                c.getInt("out_channels", 3),
+                c.getStringList("down_block_types", List.of(DOWN_ENCODER)),
+                c.getStringList("up_block_types", List.of(UP_DECODER)),
+                c.getIntList("block_out_channels", List.of(64)),
+                c.getInt("layers_per_block", 1),
+                c.getString("act_fn", "silu"),
+                c.getInt("latent_channels", 4),
+                c.getInt("norm_num_groups", 32),
+                c.getInt("sample_size", 32),
+                c.getDouble("scaling_factor", 0.18215),
+                c.getOptionalDouble("shift_factor"),
+                c.getOptionalDoubleList("latents_mean"),
+                c.getOptionalDoubleList("latents_std"),
+                c.getBoolean("force_upcast", true),
+                c.getBoolean("use_quant_conv", true),
+                c.getBoolean("use_post_quant_conv", true),
+                c.getBoolean("mid_block_add_attention", true)));
     }
 }

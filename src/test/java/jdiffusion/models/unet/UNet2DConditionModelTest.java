@@ -8,7 +8,6 @@ import java.util.Map;
 import java.util.TreeSet;
 import jdiffusion.Golden;
 import jdiffusion.io.SafetensorsFile;
-import jdiffusion.models.ComponentFiles;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
@@ -21,6 +20,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** UNet2DConditionModel against diffusers 0.31 on the 16 unet_* golden cases. */
 class UNet2DConditionModelTest {
+    private static final String WEIGHTS = "diffusion_pytorch_model.safetensors";
+
     /** Loaded once per (model, dtype); models live outside every PointerScope. */
     private static final Map<String, UNet2DConditionModel> MODELS = new HashMap<>();
 
@@ -63,7 +64,7 @@ class UNet2DConditionModelTest {
     void parameterNamesAreTheCheckpointKeys(String name) {
         Path folder = Golden.model(name);
         UNet2DConditionModel unet = new UNet2DConditionModel(UNet2DConditionConfig.fromJson(folder.resolve("config.json")));
-        try (SafetensorsFile file = SafetensorsFile.open(folder.resolve(ComponentFiles.WEIGHTS))) {
+        try (SafetensorsFile file = SafetensorsFile.open(folder.resolve(WEIGHTS))) {
             assertEquals(new TreeSet<>(file.names()), new TreeSet<>(WeightLoader.namedTensors(unet).keySet()));
         }
     }
