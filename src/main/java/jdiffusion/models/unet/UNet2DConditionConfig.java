@@ -127,6 +127,31 @@ public record UNet2DConditionConfig(
         return downBlockTypes.size();
     }
 
+    /** runwayml/stable-diffusion-v1-5 {@code unet/config.json}: 859,520,964 parameters. */
+    public static UNet2DConditionConfig stableDiffusion15() {
+        return stableDiffusion(4, 768, List.of(8, 8, 8, 8), false, false, 64);
+    }
+
+    /** stabilityai/stable-diffusion-2-1 {@code unet/config.json} (768 px, v-prediction). */
+    public static UNet2DConditionConfig stableDiffusion21() {
+        return stableDiffusion(4, 1024, List.of(5, 10, 20, 20), true, true, 96);
+    }
+
+    /** stabilityai/stable-diffusion-2-inpainting {@code unet/config.json}: 9 input channels. */
+    public static UNet2DConditionConfig stableDiffusion2Inpainting() {
+        return stableDiffusion(9, 1024, List.of(5, 10, 20, 20), true, false, 64);
+    }
+
+    /** The SD 1.x/2.x UNet: four blocks 320/640/1280/1280, two layers each, 32 groups. */
+    private static UNet2DConditionConfig stableDiffusion(int inChannels, int crossAttentionDim, List<Integer> heads,
+                                                         boolean linearProjection, boolean upcast, int sampleSize) {
+        return new UNet2DConditionConfig(sampleSize, inChannels, 4, false, true, 0,
+                List.of(CROSS_ATTN_DOWN, CROSS_ATTN_DOWN, CROSS_ATTN_DOWN, DOWN), MID_CROSS_ATTN,
+                List.of(UP, CROSS_ATTN_UP, CROSS_ATTN_UP, CROSS_ATTN_UP), List.of(320, 640, 1280, 1280),
+                List.of(2, 2, 2, 2), 1, 1.0, 0.0, "silu", 32, 1e-5, List.of(crossAttentionDim, crossAttentionDim,
+                crossAttentionDim, crossAttentionDim), List.of(1, 1, 1, 1), heads, linearProjection, upcast, 1.0, 3, 3, null);
+    }
+
     /** Reads and validates {@code file}; every error names the file and the key. */
     public static UNet2DConditionConfig fromJson(Path file) {
         ConfigJson c = ConfigJson.read(file, "UNet2DConditionModel");
