@@ -3,12 +3,12 @@ package jdiffusion.models.unet;
 import java.util.ArrayList;
 import java.util.List;
 import jdiffusion.nn.Functional;
+import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.ModuleList;
 import jdiffusion.nn.ResnetBlock2D;
 import jdiffusion.nn.Transformer2DModel;
 import jdiffusion.nn.Upsample2D;
 import jdiffusion.tensor.Scopes;
-import jdiffusion.nn.JavaModule;
 import org.bytedeco.pytorch.Tensor;
 
 /**

@@ -17,8 +17,13 @@ import jdiffusion.models.ConfigJson;
  * time embeddings, dual cross-attention, ...) must keep their defaults: {@link #fromJson} says so
  * rather than build a model that silently computes something else.
  *
- * @param attentionHeadDim despite its name, the number of attention heads per down block; see
- *                         {@link #attentionHeads(int)}
+ * @param attentionHeadDim     despite its name, the number of attention heads per down block; see
+ *                             {@link #attentionHeads(int)}
+ * @param upcastAttention      float32 attention scores in fp16/bf16 (SD 2.1); the fused attention
+ *                             always accumulates in float32, so it changes nothing here
+ * @param resnetOutScaleFactor read but unused, as in diffusers: the four SD block types do not take it
+ * @param dropout              training only; identity at inference
+ * @param sampleSize           the latent size the model was trained at (64 for SD 1.5); informative
  */
 public record UNet2DConditionConfig(
         Integer sampleSize,
