@@ -45,10 +45,15 @@ public final class CLIPTokenizer {
     private static final int MAX_MERGES = 49152 - 256 - 2;
     private static final int CACHE_LIMIT = 100_000;
 
-    /** CLIP's word regex; {@code \s} is Python's whitespace and the text is lower-cased before it runs. */
+    /**
+     * CLIP's word regex, case-insensitive as in tokenization_clip.py; {@code \s} is Python's
+     * whitespace. Under the regex module's IGNORECASE, U+0345 (combining ypogegrammeni, whose case
+     * partners are the letter iota) matches neither the letter nor the "other" class, so the
+     * tokenizer drops it; it is excluded here to do the same.
+     */
     private static final Pattern WORD = Pattern.compile(
             "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^"
-                    + FtfyData.PY_SPACE + "\\p{L}\\p{N}]+",
+                    + FtfyData.PY_SPACE + "\\p{L}\\p{N}\\u0345]+",
             Pattern.CASE_INSENSITIVE | Pattern.UNICODE_CASE);
     private static final Pattern WHITESPACE_RUN = Pattern.compile("[" + FtfyData.PY_SPACE + "]+");
     private static final char[] BYTE_ENCODER = bytesToUnicode();
@@ -364,7 +369,7 @@ public final class CLIPTokenizer {
 
     /** CLIPTokenizer._tokenize: ftfy, whitespace clean-up, lower case, CLIP's regex, byte-level BPE. */
     private void bpeTokens(String text, List<String> out) {
-        String clean = whitespaceClean(Ftfy.fixText(text)).toLowerCase(Locale.ROOT);
+        String clean = pythonLower(whitespaceClean(Ftfy.fixText(text)));
         Matcher m = WORD.matcher(clean);
         while (m.find()) {
             byte[] utf8 = m.group().getBytes(StandardCharsets.UTF_8);
@@ -448,6 +453,58 @@ public final class CLIPTokenizer {
     /** whitespace_clean: runs of (Python) whitespace become one space; the ends are stripped. */
     static String whitespaceClean(String text) {
         return pythonStrip(WHITESPACE_RUN.matcher(text).replaceAll(" "));
+    }
+
+    /**
+     * Python's str.lower(). Java's toLowerCase differs only for capital sigma: it makes a final
+     * sigma (ς) only when no cased letter follows anywhere after other characters, while Unicode
+     * (and Python) look past case-ignorable characters only: "OΣ\"a" is "oς\"a" in Python.
+     */
+    static String pythonLower(String text) {
+        if (text.indexOf('Σ') < 0) return text.toLowerCase(Locale.ROOT);
+        StringBuilder out = new StringBuilder(text.length());
+        int start = 0;
+        for (int i = text.indexOf('Σ'); i >= 0; i = text.indexOf('Σ', start)) {
+            out.append(text.substring(start, i).toLowerCase(Locale.ROOT));
+            out.append(isFinalSigma(text, i) ? 'ς' : 'σ');
+            start = i + 1;
+        }
+        return out.append(text.substring(start).toLowerCase(Locale.ROOT)).toString();
+    }
+
+    /** Unicode's Final_Sigma: a cased letter before (past case-ignorables), none after (past case-ignorables). */
+    private static boolean isFinalSigma(String text, int i) {
+        int j = i;
+        int before = -1;
+        while (j > 0) {
+            int cp = text.codePointBefore(j);
+            j -= Character.charCount(cp);
+            if (!isCaseIgnorable(cp)) {
+                before = cp;
+                break;
+            }
+        }
+        if (before < 0 || !isCased(before)) return false;
+        for (j = i + 1; j < text.length(); ) {
+            int cp = text.codePointAt(j);
+            j += Character.charCount(cp);
+            if (!isCaseIgnorable(cp)) return !isCased(cp);
+        }
+        return true;
+    }
+
+    private static boolean isCased(int cp) {
+        return Character.isLowerCase(cp) || Character.isUpperCase(cp) || Character.isTitleCase(cp);
+    }
+
+    /** Unicode Case_Ignorable: Mn, Me, Cf, Lm, Sk, or word-break MidLetter, MidNumLet, Single_Quote. */
+    private static boolean isCaseIgnorable(int cp) {
+        return switch (Character.getType(cp)) {
+            case Character.NON_SPACING_MARK, Character.ENCLOSING_MARK, Character.FORMAT, Character.MODIFIER_LETTER,
+                    Character.MODIFIER_SYMBOL -> true;
+            default -> "':.\u00b7\u0387\u055f\u05f4\u2018\u2019\u2024\u2027\ufe13\ufe52\ufe55\uff07\uff0e\uff1a"
+                    .indexOf(cp) >= 0;
+        };
     }
 
     private static boolean isPythonSpace(char c) {

@@ -149,6 +149,16 @@ class CLIPTokenizerTest {
         assertEquals(1, tokenizer.chunks75("cat ".repeat(75)).size());
     }
 
+    /** Python details the reference depends on; expected ids from transformers' CLIPTokenizer path on Python 3.11. */
+    @Test
+    void pythonLowerCaseAndRegexQuirks() {
+        // str.lower() makes a final sigma before '"' (Java's toLowerCase would not).
+        assertArrayEquals(new int[] {49406, 138, 123, 138, 112, 138, 123, 139, 480, 257, 320, 49407},
+                sd1().encode("\u039f\u0394\u039f\u03a3\"a"));
+        // Under IGNORECASE the regex module matches U+0345 with no branch: it disappears.
+        assertArrayEquals(new int[] {49406, 320, 321, 49407}, sd1().encode("a\u0345b \u0345"));
+    }
+
     @Test
     void decodeReversesTheByteLevelMapping() {
         CLIPTokenizer tokenizer = sd1();
