@@ -9,6 +9,7 @@ import picocli.CommandLine.Command;
         description = "Stable Diffusion for the JVM.",
         subcommands = {
                 InspectCommand.class,
+                InfoCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec

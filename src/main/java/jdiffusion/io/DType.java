@@ -43,7 +43,7 @@ public enum DType {
 
     public static DType of(ScalarType scalarType) {
         for (DType t : values()) {
-            if (t.scalarType == scalarType) return t;
+            if (t.scalarType.value == scalarType.value) return t;
         }
         throw new JDiffusionException("tensors of type " + scalarType + " cannot be stored in safetensors here");
     }

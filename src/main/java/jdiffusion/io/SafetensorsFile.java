@@ -287,7 +287,7 @@ public final class SafetensorsFile implements AutoCloseable {
     /** A tensor of its own (one copy), converted to {@code dtype} when that differs from the file's. */
     public Tensor load(String name, ScalarType dtype) {
         Tensor view = view(name);
-        return view.scalar_type() == dtype ? view.clone() : view.to(dtype);
+        return view.scalar_type().value == dtype.value ? view.clone() : view.to(dtype);
     }
 
     /** A tensor of its own in the file's dtype. */

@@ -10,9 +10,18 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /** Small conversions between Java arrays and libtorch tensors. */
 public final class Tensors {
-    public static final Device CPU = new Device("cpu");
+    /**
+     * Kept alive for good: a Pointer joins the PointerScope open when it is made, so a CPU device
+     * made while this class initialises inside some caller's scope would be freed with that scope.
+     */
+    public static final Device CPU = forever(new Device("cpu"));
 
     private Tensors() {}
+
+    private static <P extends org.bytedeco.javacpp.Pointer> P forever(P p) {
+        p.retainReference();
+        return p;
+    }
 
     /** A new float32 CPU tensor holding a copy of {@code values}. */
     public static Tensor fromFloats(float[] values, long... shape) {
@@ -42,6 +51,14 @@ public final class Tensors {
         long[] out = new long[Math.toIntExact(c.numel())];
         new LongPointer(c.data_ptr()).capacity(out.length).get(out);
         return out;
+    }
+
+    /**
+     * The tensor's dtype as the canonical enum constant. JavaCPP hands back enum objects whose
+     * identity may differ from the constants, so compare dtypes through this (or {@code .value}).
+     */
+    public static ScalarType dtype(Tensor t) {
+        return t.scalar_type().intern();
     }
 
     public static long[] shape(Tensor t) {

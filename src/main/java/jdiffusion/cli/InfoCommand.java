@@ -1,0 +1,36 @@
+package jdiffusion.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import jdiffusion.JDiffusionException;
+import jdiffusion.image.PngWriter;
+import jdiffusion.pipelines.PngParameters;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code jdiffusion info IMAGE.png}: the generation parameters an image carries. */
+@Command(name = "info", mixinStandardHelpOptions = true,
+        description = "Print the generation parameters stored in a PNG (AUTOMATIC1111 format).")
+final class InfoCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "IMAGE.png")
+    Path image;
+
+    @Override
+    public Integer call() {
+        String text = PngWriter.readText(image, "parameters");
+        if (text == null) {
+            throw new JDiffusionException(image + " carries no generation parameters (no 'parameters' text chunk)");
+        }
+        PngParameters p = PngParameters.parse(text);
+        PrintWriter out = spec.commandLine().getOut();
+        out.println(p.format());
+        out.flush();
+        return 0;
+    }
+}
