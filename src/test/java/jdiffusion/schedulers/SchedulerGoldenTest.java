@@ -5,7 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -17,6 +19,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import jdiffusion.Golden;
+import jdiffusion.io.SafetensorsFile;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.javacpp.PointerScope;
@@ -65,7 +68,7 @@ class SchedulerGoldenTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
     void matchesDiffusers(String caseName) {
-        try (Golden g = Golden.open(caseName); PointerScope outer = new PointerScope()) {
+        try (Case g = Case.open(caseName); PointerScope outer = new PointerScope()) {
             JsonNode c = g.json;
             Scheduler scheduler = Schedulers.create(c.get("scheduler_class").asText(),
                     SchedulerConfigFile.parse(c.get("scheduler_config_source").toString()),
@@ -136,6 +139,36 @@ class SchedulerGoldenTest {
     static void printSummary() {
         System.out.println("max |out - ref| / max(1, max|ref|) per case:");
         SUMMARY.forEach((k, v) -> System.out.printf("  %-28s %s%n", k, v));
+    }
+
+    /**
+     * A sched_* folder. Not {@link Golden#open}: the DPM/UniPC case.json files hold Python's
+     * {@code -Infinity} (lambda_min_clipped), which needs Jackson's non-numeric numbers.
+     */
+    record Case(JsonNode json, SafetensorsFile tensors) implements AutoCloseable {
+        static final ObjectMapper JSON = JsonMapper.builder().enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
+
+        static Case open(String name) {
+            java.nio.file.Path dir = Golden.root().resolve(name);
+            try {
+                return new Case(JSON.readTree(dir.resolve("case.json").toFile()), SafetensorsFile.open(dir.resolve("tensors.safetensors")));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+
+        boolean has(String name) {
+            return tensors.contains(name);
+        }
+
+        Tensor tensor(String name) {
+            return tensors.load(name);
+        }
+
+        @Override
+        public void close() {
+            tensors.close();
+        }
     }
 
     /** The seed of {@code step_generator = Generator('cpu').manual_seed(S)} in the protocol. */
