@@ -80,9 +80,17 @@ public final class Schedulers {
 
     /** The scheduler the file itself names in {@code _class_name}, as a pipeline loads it by default. */
     public static Scheduler fromFile(Path schedulerConfigJson, Map<String, ?> overrides) {
-        SchedulerConfigFile source = SchedulerConfigFile.read(schedulerConfigJson);
+        try {
+            return fromConfig(SchedulerConfigFile.read(schedulerConfigJson), overrides);
+        } catch (JDiffusionException e) {
+            throw new JDiffusionException(schedulerConfigJson + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The scheduler {@code source} names in {@code _class_name}, with {@code overrides} on top. */
+    public static Scheduler fromConfig(SchedulerConfigFile source, Map<String, ?> overrides) {
         if (source.className() == null) {
-            throw new JDiffusionException(schedulerConfigJson + " has no _class_name; name the scheduler explicitly");
+            throw new JDiffusionException("the scheduler config has no _class_name; name the scheduler explicitly");
         }
         return create(source.className(), source, overrides);
     }
