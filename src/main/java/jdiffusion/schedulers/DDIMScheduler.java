@@ -106,8 +106,8 @@ public final class DDIMScheduler implements Scheduler {
             int prevT = t - config.numTrainTimesteps() / schedule.numInferenceSteps();
 
             // 2. alphas and betas
-            float alphaProdT = ac[t];
-            float alphaProdTPrev = prevT >= 0 ? ac[prevT] : finalAlphaCumprod;
+            float alphaProdT = SchedulerMath.alphaAt(ac, t);
+            float alphaProdTPrev = prevT >= 0 ? SchedulerMath.alphaAt(ac, prevT) : finalAlphaCumprod;
             float betaProdT = 1f - alphaProdT;
 
             // 3. predicted x0 and epsilon

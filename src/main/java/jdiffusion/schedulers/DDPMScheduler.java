@@ -91,8 +91,8 @@ public final class DDPMScheduler implements Scheduler {
             int prevT = t - config.numTrainTimesteps() / schedule.numInferenceSteps();
 
             // 1. alphas and betas (0-dim float32 tensors in diffusers)
-            float alphaProdT = ac[t];
-            float alphaProdTPrev = prevT >= 0 ? ac[prevT] : 1f;
+            float alphaProdT = SchedulerMath.alphaAt(ac, t);
+            float alphaProdTPrev = prevT >= 0 ? SchedulerMath.alphaAt(ac, prevT) : 1f;
             float betaProdT = 1f - alphaProdT;
             float betaProdTPrev = 1f - alphaProdTPrev;
             float currentAlphaT = alphaProdT / alphaProdTPrev;

@@ -157,7 +157,11 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
 
             Tensor x = sample.to(ScalarType.Float);
             Tensor prev;
-            if (config.solverOrder() == 1 || lowerOrderNums < 1 || lowerOrderFinal) {
+            // Deviation: diffusers divides by a zero log-SNR step when a timestep repeats (linspace
+            // rounding does that above ~500 steps) and returns NaN; we take the first-order step there.
+            boolean repeated = lowerOrderNums >= 1 && (zeroStep(stepIndex) || zeroStep(stepIndex - 1)
+                    || (lowerOrderNums >= 2 && config.solverOrder() >= 3 && zeroStep(stepIndex - 2)));
+            if (config.solverOrder() == 1 || lowerOrderNums < 1 || lowerOrderFinal || repeated) {
                 prev = firstOrder(x0, x);
             } else if (config.solverOrder() == 2 || lowerOrderNums < 2 || lowerOrderSecond) {
                 prev = secondOrder(x);
@@ -166,6 +170,11 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
             }
             if (lowerOrderNums < config.solverOrder()) lowerOrderNums++;
             return new StepOutput(prev.to(modelOutput.scalar_type()), null);
+        }
+
+        /** Whether the step from sigmas[i] to sigmas[i + 1] has zero length in log-SNR. */
+        private boolean zeroStep(int i) {
+            return i >= 0 && lambdaOf(schedule.sigma(i + 1)) == lambdaOf(schedule.sigma(i));
         }
 
         /** The model output as a data prediction x0 (the "++" of DPM-Solver++). */
@@ -258,6 +267,11 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
         @Override
         String schedulerName() {
             return "DPMSolverMultistepScheduler";
+        }
+
+        @Override
+        int heldCount() {
+            return (int) java.util.Arrays.stream(modelOutputs).filter(java.util.Objects::nonNull).count();
         }
 
         @Override

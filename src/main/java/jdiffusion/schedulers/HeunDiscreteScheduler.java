@@ -147,6 +147,11 @@ public final class HeunDiscreteScheduler implements Scheduler {
         }
 
         @Override
+        int heldCount() {
+            return (prevDerivative == null ? 0 : 1) + (firstSample == null ? 0 : 1);
+        }
+
+        @Override
         void releaseState() {
             SchedulerMath.release(prevDerivative);
             SchedulerMath.release(firstSample);

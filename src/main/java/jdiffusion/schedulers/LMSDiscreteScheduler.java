@@ -123,6 +123,11 @@ public final class LMSDiscreteScheduler implements Scheduler {
         }
 
         @Override
+        int heldCount() {
+            return derivatives.size();
+        }
+
+        @Override
         void releaseState() {
             derivatives.forEach(SchedulerMath::release);
             derivatives.clear();

@@ -131,8 +131,8 @@ public final class PNDMScheduler implements Scheduler {
         /** Formula (9) of the PNDM paper: x_{t - delta} from x_t and the (combined) noise estimate. */
         private Tensor prevSample(Tensor sample, int t, int prevT, Tensor eps) {
             float[] ac = tables.alphasCumprod();
-            float alphaProdT = ac[t];
-            float alphaProdTPrev = prevT >= 0 ? ac[prevT] : finalAlphaCumprod;
+            float alphaProdT = SchedulerMath.alphaAt(ac, t);
+            float alphaProdTPrev = prevT >= 0 ? SchedulerMath.alphaAt(ac, prevT) : finalAlphaCumprod;
             float betaProdT = 1f - alphaProdT;
             float betaProdTPrev = 1f - alphaProdTPrev;
             if (config.predictionType() == SchedulerConfig.PredictionType.V_PREDICTION) {
@@ -151,6 +151,11 @@ public final class PNDMScheduler implements Scheduler {
         @Override
         String schedulerName() {
             return "PNDMScheduler";
+        }
+
+        @Override
+        int heldCount() {
+            return ets.size() + (curSample == null ? 0 : 1);
         }
 
         @Override

@@ -357,12 +357,22 @@ final class SchedulerMath {
         return perSample(a, sample).mul(noise).sub(perSample(b, sample).mul(sample));
     }
 
+    /**
+     * The alphas_cumprod index of timestep {@code t}. Timesteps past the last training timestep exist:
+     * "leading" spacing with steps_offset 1 and as many steps as training timesteps starts at 1000, where
+     * diffusers raises IndexError; like np.interp in the sigma schedulers, we take the last entry.
+     */
     static int trainIndex(double t, int trainSteps) {
         int i = (int) t;
-        if (i != t || i < 0 || i >= trainSteps) {
-            throw new JDiffusionException("timestep " + t + " is not a training timestep in [0, " + trainSteps + ")");
+        if (i != t || i < 0) {
+            throw new JDiffusionException("timestep " + t + " is not a training timestep (a whole number >= 0)");
         }
-        return i;
+        return Math.min(i, trainSteps - 1);
+    }
+
+    /** alphas_cumprod[t], with {@link #trainIndex}'s treatment of timesteps past the end. */
+    static float alphaAt(float[] alphasCumprod, int t) {
+        return alphasCumprod[trainIndex(t, alphasCumprod.length)];
     }
 
     // ---------------------------------------------------------------- sigma-based schedulers

@@ -153,6 +153,11 @@ public abstract sealed class SchedulerRun implements AutoCloseable
     /** Drops every tensor kept between steps. Idempotent. */
     abstract void releaseState();
 
+    /** How many tensors the run keeps between steps right now (for tests). */
+    int heldCount() {
+        return 0;
+    }
+
     @Override
     public final void close() {
         releaseState();

@@ -159,6 +159,10 @@ public final class UniPCMultistepScheduler implements Scheduler {
         private Tensor predict(Tensor x, int order) {
             int i = stepIndex;
             Coefficients c = coefficients(schedule.sigma(i + 1), schedule.sigma(i), order, k -> i - k);
+            if (c.degenerate()) {
+                order = 1;
+                c = coefficients(schedule.sigma(i + 1), schedule.sigma(i), 1, k -> i - k);
+            }
             Tensor m0 = modelOutputs[modelOutputs.length - 1];
             Tensor xt = base(x, m0, c);
             if (order == 1) return xt;   // diffusers subtracts alpha_t * B_h * 0
@@ -172,6 +176,10 @@ public final class UniPCMultistepScheduler implements Scheduler {
         private Tensor correct(Tensor modelT, Tensor lastSample, Tensor thisSample, int order) {
             int i = stepIndex;
             Coefficients c = coefficients(schedule.sigma(i), schedule.sigma(i - 1), order, k -> i - (k + 1));
+            if (c.degenerate()) {
+                order = 1;
+                c = coefficients(schedule.sigma(i), schedule.sigma(i - 1), 1, k -> i - (k + 1));
+            }
             Tensor m0 = modelOutputs[modelOutputs.length - 1];
             Tensor xt = base(lastSample, m0, c);
             double[] rhos = order == 1 ? new double[] {0.5} : SchedulerMath.solve(c.r, c.b);
@@ -213,10 +221,17 @@ public final class UniPCMultistepScheduler implements Scheduler {
             Tensor m0 = modelOutputs[modelOutputs.length - 1];
             float[] rks = new float[order];
             Tensor[] d1s = new Tensor[Math.max(order - 1, 0)];
+            // Deviation: a repeated timestep (linspace rounding above ~500 steps) makes h or r_k zero and
+            // diffusers' step NaN; the caller then falls back to order 1.
+            boolean degenerate = false;
             for (int k = 1; k < order; k++) {
                 Tensor mk = modelOutputs[modelOutputs.length - 1 - k];
                 float rk = (lambdaOf(schedule.sigma(pastIndex.applyAsInt(k))) - lambdaS0) / h;
                 rks[k - 1] = rk;
+                if (rk == 0 || !Float.isFinite(rk)) {
+                    degenerate = true;
+                    continue;
+                }
                 d1s[k - 1] = mk.sub(m0).div(s(rk));
             }
             rks[order - 1] = 1f;
@@ -237,10 +252,11 @@ public final class UniPCMultistepScheduler implements Scheduler {
             // data prediction: x_t = sigma_t/sigma_s0 x - alpha_t (...); noise prediction: alpha_t/alpha_s0 x - sigma_t (...)
             float ratio = x0 ? sigmaT / sigmaS0 : alphaT / alphaS0;
             float scale = x0 ? alphaT : sigmaT;
-            return new Coefficients(ratio, scale, hPhi1, bh, r, b, d1s);
+            return new Coefficients(ratio, scale, hPhi1, bh, r, b, d1s, degenerate);
         }
 
-        private record Coefficients(float ratio, float scale, float hPhi1, float bh, double[][] r, double[] b, Tensor[] d1s) {}
+        private record Coefficients(float ratio, float scale, float hPhi1, float bh, double[][] r, double[] b, Tensor[] d1s,
+                                    boolean degenerate) {}
 
         @Override
         public Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps) {
@@ -256,6 +272,11 @@ public final class UniPCMultistepScheduler implements Scheduler {
         @Override
         String schedulerName() {
             return "UniPCMultistepScheduler";
+        }
+
+        @Override
+        int heldCount() {
+            return (int) Arrays.stream(modelOutputs).filter(java.util.Objects::nonNull).count() + (lastSample == null ? 0 : 1);
         }
 
         @Override
