@@ -130,8 +130,9 @@ public abstract sealed class SchedulerRun implements AutoCloseable
             if (!beginIndexSet) {
                 idx[i] = indexOrFail(ts[i]);
             } else {
-                // before the first step this is the begin index (img2img); later the current step (inpaint)
-                idx[i] = Math.min(stepIndex, schedule.size() - 1);
+                // before the first step this is the begin index (img2img); later the current step (inpaint);
+                // after the last step the final sigma, as diffusers' step_index then points past the timesteps
+                idx[i] = stepIndex;
             }
         }
         return idx;

@@ -105,6 +105,9 @@ class SchedulersTest {
             assertEquals(4, pndm.size());   // Pitfall 4: [501, 501, 251, 1]
             assertEquals(501, pndm.timestepValue(0));
             assertEquals(501, pndm.timestepValue(1));
+            // what the UNet gets: a 0-dim int64 tensor for PNDM, 0-dim float32 for Euler-style schedulers
+            assertEquals(0, pndm.timestep(0).dim());
+            assertFalse(pndm.timestep(0).is_floating_point());
         }
         try (SchedulerRun heun = Schedulers.create("Heun", SOURCE, Map.of()).startImg2Img(4, 0.5)) {
             assertEquals(3, heun.size());   // [999, 666, 666, 333, 333, 0, 0] from index t_start * order = 4
@@ -113,6 +116,8 @@ class SchedulersTest {
         }
         try (SchedulerRun full = Schedulers.create("Euler a", SOURCE, Map.of()).startImg2Img(10, 1.0)) {
             assertEquals(10, full.size());
+            assertEquals(0, full.timestep(0).dim());
+            assertTrue(full.timestep(0).is_floating_point());
         }
         assertThrows(JDiffusionException.class, () -> Schedulers.create("Euler a", SOURCE, Map.of()).startImg2Img(4, 0.1));
         assertThrows(JDiffusionException.class, () -> Schedulers.create("Euler a", SOURCE, Map.of()).startImg2Img(4, 1.5));
