@@ -11,6 +11,7 @@ import picocli.CommandLine.Command;
                 InspectCommand.class,
                 InfoCommand.class,
                 TokenizeCommand.class,
+                SamplersCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec
