@@ -20,6 +20,8 @@ import jdiffusion.image.Images.ResizeMode;
  * @param longPrompts    what happens to prompts beyond 77 tokens
  * @param strength       img2img/inpaint: how much of the schedule is run (1 = all of it)
  * @param maskBlur       inpaint: Gaussian blur radius of the mask, in pixels
+ * @param keepUnmasked   inpaint: paste the input's pixels back outside the (blurred) mask, as
+ *                       AUTOMATIC1111 does; off by default, which gives diffusers' image exactly
  */
 public record GenerationRequest(
         String prompt,
@@ -38,7 +40,8 @@ public record GenerationRequest(
         double strength,
         ResizeMode resizeMode,
         BufferedImage mask,
-        int maskBlur) {
+        int maskBlur,
+        boolean keepUnmasked) {
 
     /** Prompts longer than CLIP's 77 tokens: cut (diffusers) or encoded in 75-token chunks (AUTOMATIC1111). */
     public enum LongPrompts { TRUNCATE, CHUNK }
@@ -130,6 +133,7 @@ public record GenerationRequest(
         b.resizeMode = resizeMode;
         b.mask = mask;
         b.maskBlur = maskBlur;
+        b.keepUnmasked = keepUnmasked;
         return b;
     }
 
@@ -152,6 +156,7 @@ public record GenerationRequest(
         private ResizeMode resizeMode = ResizeMode.RESIZE;
         private BufferedImage mask;
         private int maskBlur;
+        private boolean keepUnmasked;
 
         private Builder(String prompt) {
             this.prompt = prompt;
@@ -174,10 +179,11 @@ public record GenerationRequest(
         public Builder resizeMode(ResizeMode v) { resizeMode = v; return this; }
         public Builder mask(BufferedImage v) { mask = v; return this; }
         public Builder maskBlur(int v) { maskBlur = v; return this; }
+        public Builder keepUnmasked(boolean v) { keepUnmasked = v; return this; }
 
         public GenerationRequest build() {
             return new GenerationRequest(prompt, negativePrompt, guidanceScale, steps, sampler, width, height, seed,
-                    numImages, eta, clipSkip, longPrompts, initImage, strength, resizeMode, mask, maskBlur);
+                    numImages, eta, clipSkip, longPrompts, initImage, strength, resizeMode, mask, maskBlur, keepUnmasked);
         }
     }
 }
