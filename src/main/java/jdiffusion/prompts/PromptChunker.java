@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import jdiffusion.JDiffusionException;
 import jdiffusion.models.clip.CLIPTokenizer;
 
 /**
@@ -33,8 +34,8 @@ final class PromptChunker {
         int comma;
         try {
             comma = tokenizer.idOf(",</w>");
-        } catch (RuntimeException e) {
-            comma = -1;
+        } catch (JDiffusionException e) {
+            comma = -1; // a vocabulary without ",</w>": no comma back-tracking
         }
         this.commaId = comma;
     }

@@ -132,24 +132,30 @@ public final class PromptEncoder {
 
     /**
      * The prompt and negative prompt (null = "", as in diffusers), each with its clip skip, the
-     * shorter padded with encodings of the empty prompt until both have as many chunks: A1111's
-     * {@code pad_cond} with {@code cond_stage_model_empty_prompt}, so that CFG runs one batch.
+     * shorter one {@link #padTo padded} so that both have as many chunks and CFG runs one batch.
      */
     public PromptEmbedsPair encodePair(String prompt, String negativePrompt, PromptOptions options) {
         PromptEmbeds positive = encode(prompt, options, options.clipSkip());
         PromptEmbeds negative = encode(negativePrompt == null ? "" : negativePrompt, options, options.negativeClipSkip());
-        if (positive.chunks() < negative.chunks()) {
-            positive = padded(positive, negative.chunks(), options, options.clipSkip());
-        } else if (negative.chunks() < positive.chunks()) {
-            negative = padded(negative, positive.chunks(), options, options.negativeClipSkip());
-        }
-        return new PromptEmbedsPair(positive, negative);
+        int chunks = Math.max(positive.chunks(), negative.chunks());
+        return new PromptEmbedsPair(padTo(positive, chunks), padTo(negative, chunks));
     }
 
-    private PromptEmbeds padded(PromptEmbeds e, int chunks, PromptOptions options, int clipSkip) {
-        Tensor empty = encode("", options, clipSkip).embeds(); // [1, 77, C]
+    /**
+     * The embeddings with encodings of the empty prompt appended until they hold {@code chunks}
+     * chunks: A1111's {@code pad_cond} with {@code cond_stage_model_empty_prompt} ("Pad prompt/negative
+     * prompt"). Also for batches of several prompts: pad each to the longest. A1111's default instead
+     * runs the UNet on unequal lengths separately; padding changes the result slightly.
+     */
+    public PromptEmbeds padTo(PromptEmbeds e, int chunks) {
+        if (chunks < e.chunks()) {
+            throw new JDiffusionException("cannot pad " + e.chunks() + " chunks to " + chunks);
+        }
+        if (chunks == e.chunks()) return e;
+        // The empty prompt is bos + eos + padding in every mode; only the layer matters.
+        Tensor empty = encodeIds(chunker.inputIds(new PromptChunker.Chunk(new int[0], new double[0]), false), e.clipSkip());
         Tensor embeds = torch.cat(new TensorVector(e.embeds(), empty.repeat(1, chunks - e.chunks(), 1)), 1);
-        return new PromptEmbeds(embeds, e.mode(), chunks, e.tokenCount(), e.truncationWarning());
+        return new PromptEmbeds(embeds, e.mode(), e.clipSkip(), chunks, e.tokenCount(), e.truncationWarning());
     }
 
     /** {@link #encode(String, PromptOptions)} with an explicit clip skip (diffusers' convention). */
@@ -179,7 +185,7 @@ public final class PromptEncoder {
             zs.add(z);
         }
         Tensor embeds = zs.size() == 1 ? zs.getFirst() : torch.cat(new TensorVector(zs.toArray(Tensor[]::new)), 1);
-        return new PromptEmbeds(embeds, options.longPrompts(), chunks.size(), tokenCount, warning);
+        return new PromptEmbeds(embeds, options.longPrompts(), clipSkip, chunks.size(), tokenCount, warning);
     }
 
     /**

@@ -4,12 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import jdiffusion.Golden;
+import jdiffusion.JDiffusionException;
 import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.clip.CLIPTokenizer;
 import jdiffusion.tensor.Tensors;
@@ -215,6 +217,16 @@ class PromptEncoderTest {
             assertEquals("[1, 154, 32]", Tensors.shapeString(reversed.prompt().embeds()));
             PromptEmbedsPair nullNegative = encoder.encodePair("a cat", null, PromptOptions.A1111);
             assertTrue(torch.equal(encodeTokens(new int[0], 0), nullNegative.negative().embeds()));
+
+            // Padding uses the layer the prompt was encoded with; batches pad each prompt to the longest.
+            PromptEmbedsPair skipped = encoder.encodePair(longPrompt(), "blurry", PromptOptions.A1111.withA1111ClipSkip(2));
+            assertEquals(1, skipped.negative().clipSkip());
+            assertTrue(torch.equal(encodeTokens(new int[0], 1), chunk(skipped.negative().embeds(), 1)));
+            PromptEmbeds three = encoder.padTo(pair.prompt(), 3);
+            assertEquals("[1, 231, 32]", Tensors.shapeString(three.embeds()));
+            assertEquals(3, three.chunks());
+            assertTrue(torch.equal(encodeTokens(new int[0], 0), chunk(three.embeds(), 2)));
+            assertThrows(JDiffusionException.class, () -> encoder.padTo(pair.prompt(), 1));
         }
     }
 
