@@ -89,13 +89,10 @@ public final class PromptEncoder {
             throw new IllegalStateException("added token ids " + extended.size() + " and embedding rows "
                     + table.nextId() + " went out of step");
         }
-        Map<Integer, int[]> groups = new HashMap<>();
         List<TextualInversion> all = new ArrayList<>(textualInversions);
+        all.addAll(embeddings);
+        Map<Integer, int[]> groups = new HashMap<>(); // first id -> the ids of all its vectors
         for (TextualInversion ti : all) groups.put(extended.idOf(ti.token()), ids(extended, ti));
-        for (TextualInversion ti : embeddings) {
-            groups.put(extended.idOf(ti.token()), ids(extended, ti));
-            all.add(ti);
-        }
         return new PromptEncoder(extended, textModel, all, table, groups);
     }
 
