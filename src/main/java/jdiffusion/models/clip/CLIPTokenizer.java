@@ -11,10 +11,12 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -67,37 +69,61 @@ public final class CLIPTokenizer {
     private final Map<String, Integer> encoder;
     private final String[] decoder;
     private final Map<String, Integer> bpeRanks;
+    /** The added tokens as loaded (or added), kept to derive tokenizers with more of them. */
+    private final List<AddedToken> added;
     /** Added tokens by content, longest first (the order the split tries them). */
     private final Map<String, AddedToken> addedTokens;
+    private final String bos;
+    private final String eos;
+    private final String pad;
+    private final String unk;
     private final int bosId;
     private final int eosId;
     private final int padId;
     private final int unkId;
     private final int modelMaxLength;
     private final boolean cleanUpTokenizationSpaces;
-    private final Map<String, String[]> cache = new ConcurrentHashMap<>();
+    private final Map<String, String[]> cache;
 
     private CLIPTokenizer(Map<String, Integer> encoder, Map<String, Integer> bpeRanks, List<AddedToken> added,
                           String bos, String eos, String pad, String unk, int modelMaxLength, boolean cleanUp) {
+        this(encoder, bpeRanks, added, bos, eos, pad, unk, modelMaxLength, cleanUp, new ConcurrentHashMap<>());
+        // tokenization_clip.py seeds its cache so that the special tokens, when the word regex
+        // finds them in lower-cased text, map to themselves instead of being split.
+        cache.put("<|startoftext|>", new String[] {"<|startoftext|>"});
+        cache.put("<|endoftext|>", new String[] {"<|endoftext|>"});
+    }
+
+    /** Shares {@code cache} with the tokenizer it derives from: BPE results depend on the merges only. */
+    private CLIPTokenizer(Map<String, Integer> encoder, Map<String, Integer> bpeRanks, List<AddedToken> added,
+                          String bos, String eos, String pad, String unk, int modelMaxLength, boolean cleanUp,
+                          Map<String, String[]> cache) {
         this.encoder = encoder;
-        int size = encoder.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
-        this.decoder = new String[size];
-        encoder.forEach((token, id) -> decoder[id] = token);
         this.bpeRanks = bpeRanks;
+        this.added = List.copyOf(added);
         Map<String, AddedToken> byContent = new LinkedHashMap<>();
         added.stream().sorted((a, b) -> b.content().length() - a.content().length())
                 .forEach(t -> byContent.putIfAbsent(t.content(), t));
         this.addedTokens = byContent;
+        // Added tokens may lie beyond the vocabulary (textual inversion tokens do); decode them too.
+        int size = Math.max(encoder.values().stream().mapToInt(Integer::intValue).max().orElse(-1),
+                added.stream().mapToInt(AddedToken::id).max().orElse(-1)) + 1;
+        this.decoder = new String[size];
+        encoder.forEach((token, id) -> decoder[id] = token);
+        added.forEach(t -> {
+            if (decoder[t.id()] == null) decoder[t.id()] = t.content();
+        });
+        this.bos = bos;
+        this.eos = eos;
+        this.pad = pad;
+        this.unk = unk;
         this.bosId = idOf(bos);
         this.eosId = idOf(eos);
         this.padId = idOf(pad);
         this.unkId = idOf(unk);
         this.modelMaxLength = modelMaxLength;
         this.cleanUpTokenizationSpaces = cleanUp;
-        // tokenization_clip.py seeds its cache so that the special tokens, when the word regex
-        // finds them in lower-cased text, map to themselves instead of being split.
-        cache.put("<|startoftext|>", new String[] {"<|startoftext|>"});
-        cache.put("<|endoftext|>", new String[] {"<|endoftext|>"});
+        this.cache = cache;
     }
 
     /**
@@ -167,6 +193,33 @@ public final class CLIPTokenizer {
     private static String folderHint() {
         return "--model takes a pipeline folder (with a tokenizer/ subfolder) or a tokenizer folder"
                 + " (vocab.json, merges.txt, tokenizer_config.json)";
+    }
+
+    /**
+     * A new tokenizer that also knows {@code tokens}, as transformers' {@code tokenizer.add_tokens}
+     * does for textual inversion: each string is matched exactly (case-sensitive, anywhere in the
+     * text) before BPE and gets the next free id, from the current size upwards in list order. This
+     * tokenizer is left unchanged, so one loaded for a model can serve requests with and without
+     * the added tokens at once.
+     *
+     * @throws JDiffusionException when a token is empty, repeated, already in the vocabulary or
+     *     already added (diffusers refuses these too: the old id would silently win)
+     */
+    public CLIPTokenizer withAddedTokens(List<String> tokens) {
+        List<AddedToken> all = new ArrayList<>(added);
+        int next = size();
+        Set<String> seen = new HashSet<>();
+        for (String token : tokens) {
+            if (token == null || token.isEmpty()) throw new JDiffusionException("an added token must not be empty");
+            if (!seen.add(token)) throw new JDiffusionException("the token " + token + " is added twice");
+            if (encoder.containsKey(token) || addedTokens.containsKey(token)) {
+                throw new JDiffusionException("the token " + token + " is already in the tokenizer's vocabulary;"
+                        + " choose another name for it (textual inversion: pass a token name when loading)");
+            }
+            all.add(new AddedToken(token, next++, false, false, false));
+        }
+        return new CLIPTokenizer(encoder, bpeRanks, all, bos, eos, pad, unk, modelMaxLength,
+                cleanUpTokenizationSpaces, cache);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -273,8 +326,28 @@ public final class CLIPTokenizer {
         return id >= 0 && id < decoder.length ? decoder[id] : null;
     }
 
+    /** The entries of vocab.json (49408 for CLIP); added tokens beyond it are not counted. */
     public int vocabSize() {
         return encoder.size();
+    }
+
+    /** {@code len(tokenizer)}: one more than the largest id, added tokens included. */
+    public int size() {
+        return decoder.length;
+    }
+
+    /**
+     * {@code convert_tokens_to_ids} for a known token: an added token's id, else its vocab.json id
+     * (BPE token strings such as {@code ",</w>"}).
+     *
+     * @throws JDiffusionException when the tokenizer does not know the token
+     */
+    public int idOf(String token) {
+        AddedToken added = addedTokens.get(token);
+        if (added != null) return added.id();
+        Integer id = encoder.get(token);
+        if (id == null) throw new JDiffusionException("the token " + token + " is not in the vocabulary");
+        return id;
     }
 
     public int bosId() {
@@ -415,14 +488,6 @@ public final class CLIPTokenizer {
         // Bounded so that a server fed arbitrary prompts does not grow without limit.
         if (cache.size() < CACHE_LIMIT) cache.put(token, result);
         return result;
-    }
-
-    private int idOf(String token) {
-        AddedToken added = addedTokens.get(token);
-        if (added != null) return added.id();
-        Integer id = encoder.get(token);
-        if (id == null) throw new JDiffusionException("the special token " + token + " is not in the vocabulary");
-        return id;
     }
 
     /**

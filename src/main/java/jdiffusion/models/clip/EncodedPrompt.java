@@ -37,9 +37,13 @@ public record EncodedPrompt(String text, int[] ids, int[] untruncatedIds, List<S
      * Python list that {@code tokenizer.batch_decode} returns); null when nothing was removed.
      */
     public String truncationWarning() {
-        if (!truncated()) return null;
+        return truncated() ? truncationWarning(removedText, ids.length) : null;
+    }
+
+    /** diffusers' warning, word for word, for {@code removedText} cut from a prompt of maxLength ids. */
+    public static String truncationWarning(String removedText, int maxLength) {
         return "The following part of your input was truncated because CLIP can only handle sequences up to "
-                + ids.length + " tokens: [" + pythonRepr(removedText) + "]";
+                + maxLength + " tokens: [" + pythonRepr(removedText) + "]";
     }
 
     /** Python's repr() of a str: single quotes unless the text has ' and no ", escapes for the unprintable. */

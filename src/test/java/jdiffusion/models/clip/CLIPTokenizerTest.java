@@ -177,4 +177,38 @@ class CLIPTokenizerTest {
         assertTrue(noMerges.getMessage().startsWith("merges.txt is missing in " + tmp), noMerges.getMessage());
         assertTrue(noMerges.getMessage().contains("--model takes a pipeline folder"), noMerges.getMessage());
     }
+
+    @Test
+    void addedTokensAreMatchedWholeBeforeBpeInANewTokenizer() {
+        CLIPTokenizer base = sd1();
+        CLIPTokenizer t = base.withAddedTokens(List.of("<cat-toy>", "<cat-toy>_1"));
+        assertEquals(49408, base.size());
+        assertEquals(49410, t.size());
+        assertEquals(49408, t.idOf("<cat-toy>"));
+        assertEquals(49409, t.idOf("<cat-toy>_1"));
+        assertEquals(List.of("a</w>", "<cat-toy>", "backpack</w>"), t.tokens("a <cat-toy> backpack"));
+        // Longest match first, anywhere in the text, case-sensitive (transformers' added tokens).
+        assertArrayEquals(new int[] {320, 49409, 49408}, t.textIds("a <cat-toy>_1<cat-toy>"));
+        assertFalse(t.tokens("a <CAT-TOY>").contains("<cat-toy>"));
+        // The tokenizer it came from is unchanged.
+        assertFalse(base.tokens("a <cat-toy> backpack").contains("<cat-toy>"));
+        assertEquals(base.encodePadded("a photo of a cat").length, t.encodePadded("a photo of a cat").length);
+        assertArrayEquals(base.encodePadded("a photo of a cat"), t.encodePadded("a photo of a cat"));
+        assertTrue(t.decode(t.textIds("a <cat-toy> backpack")).contains("<cat-toy>"));
+        // Chained additions continue the numbering.
+        assertEquals(49410, t.withAddedTokens(List.of("<other>")).idOf("<other>"));
+    }
+
+    @Test
+    void addingAKnownOrRepeatedTokenIsRefused() {
+        CLIPTokenizer base = sd1();
+        JDiffusionException inVocab = assertThrows(JDiffusionException.class, () -> base.withAddedTokens(List.of("cat</w>")));
+        assertTrue(inVocab.getMessage().contains("cat</w>"), inVocab.getMessage());
+        assertThrows(JDiffusionException.class, () -> base.withAddedTokens(List.of("<|endoftext|>")));
+        assertThrows(JDiffusionException.class, () -> base.withAddedTokens(List.of("<x>", "<x>")));
+        assertThrows(JDiffusionException.class, () -> base.withAddedTokens(List.of("<x>")).withAddedTokens(List.of("<x>")));
+        assertThrows(JDiffusionException.class, () -> base.withAddedTokens(List.of("")));
+        assertThrows(JDiffusionException.class, () -> base.idOf("<never-added>"));
+        assertEquals(267, base.idOf(",</w>"));
+    }
 }
