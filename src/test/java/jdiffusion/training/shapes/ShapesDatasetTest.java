@@ -122,6 +122,7 @@ class ShapesDatasetTest {
     void starsRenderInOneFixedStyleForDreamBooth() {
         ShapeScene star = DATA.stars().getFirst();
         assertArrayEquals(pixels(ShapeRenderer.render(star, Jitter.NONE)), pixels(ShapeRenderer.render(star, Jitter.NONE)));
+        assertEquals(Shape.STAR, ShapeScorer.detect(ShapeRenderer.render(star, Jitter.NONE)).shape());
         assertFalse(Shape.STAR.inTraining());
     }
 
