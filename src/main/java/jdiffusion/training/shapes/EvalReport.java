@@ -1,8 +1,10 @@
 package jdiffusion.training.shapes;
 
+import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.function.Function;
 
 /** Accuracy per attribute over a set of scored images, printed as a table against the targets. */
 public final class EvalReport {
@@ -10,6 +12,16 @@ public final class EvalReport {
 
     public EvalReport(List<ShapeScore> scores) {
         this.scores = List.copyOf(scores);
+    }
+
+    /**
+     * Asks {@code generate} for one image per scene, prompted with the scene's canonical caption,
+     * and scores each against its scene: the whole of eval-tiny but the model.
+     */
+    public static EvalReport evaluate(List<ShapeScene> scenes, Function<String, BufferedImage> generate) {
+        List<ShapeScore> scores = new ArrayList<>(scenes.size());
+        for (ShapeScene scene : scenes) scores.add(ShapeScorer.score(generate.apply(Captions.canonical(scene)), scene));
+        return new EvalReport(scores);
     }
 
     public List<ShapeScore> scores() {

@@ -50,14 +50,14 @@ final class Foreground {
         // 1. Background: the median of a two-pixel border ring (a large shape may touch one side).
         double[] bg = new double[3];
         for (int c = 0; c < 3; c++) {
-            double[] ring = new double[4 * 2 * N - 16];
+            double[] ring = new double[N * N - (N - 4) * (N - 4)];
             int k = 0;
             for (int y = 0; y < N; y++) {
                 for (int x = 0; x < N; x++) {
                     if (x < 2 || y < 2 || x >= N - 2 || y >= N - 2) ring[k++] = rgb[c][y * N + x];
                 }
             }
-            bg[c] = median(Arrays.copyOf(ring, k));
+            bg[c] = median(ring);
         }
 
         // 2. Shape colour: the largest region that clearly differs from the background, then the
@@ -71,7 +71,7 @@ final class Foreground {
         }
         boolean[] region = largestRegion(differs);
         int[] members = indices(region);
-        if (members.length < MIN_PIXELS) return new Foreground(bg, null, new float[N * N], new boolean[N * N]);
+        if (members.length < MIN_PIXELS) return nothing(bg);
         double[] d = new double[members.length];
         for (int j = 0; j < members.length; j++) d[j] = dist[members[j]];
         Arrays.sort(d);
@@ -97,7 +97,7 @@ final class Foreground {
             half[i] = t > 0.5;
         }
         boolean[] mask = largestRegion(half);
-        if (indices(mask).length < MIN_PIXELS) return new Foreground(bg, null, new float[N * N], new boolean[N * N]);
+        if (indices(mask).length < MIN_PIXELS) return nothing(bg);
 
         // 4. Keep coverage only on the region and its one-pixel rim (the rim holds the sub-pixel edge).
         for (int y = 0; y < N; y++) {
@@ -106,6 +106,11 @@ final class Foreground {
             }
         }
         return new Foreground(bg, fg, coverage, mask);
+    }
+
+    /** Only background: nothing stands out from it. */
+    private static Foreground nothing(double[] background) {
+        return new Foreground(background, null, new float[N * N], new boolean[N * N]);
     }
 
     private static boolean nearMask(boolean[] mask, int x, int y) {

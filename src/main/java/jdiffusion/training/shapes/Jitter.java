@@ -15,7 +15,7 @@ public record Jitter(double dx, double dy, double scale, double degrees) {
     /** Drawn exactly at the anchor, nominal size, upright: the "one fixed style" of DreamBooth instances. */
     public static final Jitter NONE = new Jitter(0, 0, 1, 0);
 
-    /** Largest shift: 2 pixels at 64x64, small against the 18 pixels between position anchors. */
+    /** Largest shift: 2 pixels at 64x64, small against the 17 pixels between position anchors. */
     public static final double MAX_SHIFT = 2.0 / 64;
     /** Largest relative change of size: the two sizes stay apart by a factor of at least 1.4. */
     public static final double MAX_SCALE = 0.08;

@@ -5,7 +5,7 @@ import java.util.List;
 /**
  * Where the shape sits, as the centre of the shape in fractions of the image (x right, y down).
  * The corner anchors are at 0.31 / 0.69 so that a large shape with jitter still fits inside the
- * image, and they are 18 pixels (at 64x64) from the centre anchor, so a centroid is easy to assign.
+ * image, and they are 17 pixels (at 64x64) from the centre anchor, so a centroid is easy to assign.
  */
 public enum Position {
     CENTRE(0.5, 0.5, List.of("centre", "center", "middle")),

@@ -103,7 +103,8 @@ public record ShapeFeatures(double area, double centreX, double centreY, double 
 
         // Radial profile, then its Fourier amplitudes.
         double[] r = new double[RAYS];
-        double reach = Math.hypot(n, n);
+        // Rays need not go beyond the farthest corner of the region's bounding box (plus the rim).
+        double reach = 2 + Math.hypot(Math.max(cx - minX, maxX + 1 - cx), Math.max(cy - minY, maxY + 1 - cy));
         for (int j = 0; j < RAYS; j++) r[j] = edge(cov, cx, cy, 2 * Math.PI * j / RAYS, reach);
         double mean = Arrays.stream(r).average().orElse(0);
         double[] harmonics = new double[7];
@@ -128,10 +129,12 @@ public record ShapeFeatures(double area, double centreX, double centreY, double 
      */
     private static double edge(float[] cov, double cx, double cy, double a, double reach) {
         double step = 0.25;
+        double dx = Math.cos(a);
+        double dy = Math.sin(a);
         double last = 0;
         double prev = coverage(cov, cx, cy);
         for (double t = step; t < reach; t += step) {
-            double c = coverage(cov, cx + t * Math.cos(a), cy + t * Math.sin(a));
+            double c = coverage(cov, cx + t * dx, cy + t * dy);
             if (prev >= 0.5 && c < 0.5) last = t - step + step * (prev - 0.5) / (prev - c);
             prev = c;
         }

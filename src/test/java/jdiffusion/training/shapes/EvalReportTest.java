@@ -41,6 +41,25 @@ class EvalReportTest {
     }
 
     @Test
+    void evaluatePromptsWithCanonicalCaptionsAndScoresAgainstTheirScenes() {
+        List<ShapeScene> scenes = new ShapesDataset(3).evalScenes(60);
+        // A perfect "model": parse the prompt and draw it.
+        EvalReport perfect = EvalReport.evaluate(scenes,
+                caption -> ShapeRenderer.render(CaptionParser.parse(caption).scene(), Jitter.NONE));
+        assertEquals(60, perfect.size());
+        assertEquals(List.of(), perfect.failures());
+        // A model that ignores colour words: draws everything white on black.
+        EvalReport colourBlind = EvalReport.evaluate(scenes, caption -> {
+            ParsedCaption p = CaptionParser.parse(caption);
+            return ShapeRenderer.render(new ShapeScene(p.shape(), Colour.WHITE, Colour.BLACK, p.position(), p.size()),
+                    Jitter.NONE);
+        });
+        assertEquals(1.0, colourBlind.accuracy(Attribute.SHAPE));
+        assertTrue(colourBlind.accuracy(Attribute.COLOUR) < 0.2 && colourBlind.accuracy(Attribute.BACKGROUND) < 0.2);
+        assertFalse(colourBlind.meetsTargets());
+    }
+
+    @Test
     void anEmptyImageCountsAsWrongForEverythingButTheBackground() {
         EvalReport r = new EvalReport(List.of(new ShapeScore(ASKED, Detection.empty(Colour.BLUE))));
         assertEquals(1.0, r.accuracy(Attribute.BACKGROUND));
