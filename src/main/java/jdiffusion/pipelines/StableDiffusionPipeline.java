@@ -14,6 +14,13 @@ import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.clip.CLIPTokenizer;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.vae.AutoencoderKL;
+import jdiffusion.prompts.ExtraNetworks;
+import jdiffusion.prompts.LongPromptMode;
+import jdiffusion.prompts.PromptEmbeds;
+import jdiffusion.prompts.PromptEmbedsPair;
+import jdiffusion.prompts.PromptEncoder;
+import jdiffusion.prompts.PromptOptions;
+import jdiffusion.prompts.PromptParser;
 import jdiffusion.schedulers.DDIMScheduler;
 import jdiffusion.schedulers.Scheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
@@ -51,6 +58,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final AutoencoderKL vae;
     private final SchedulerConfigFile schedulerConfig;
     private final PipelineOptions options;
+    private final PromptEncoder promptEncoder;
 
     /** Builds a pipeline from components that are already loaded (e.g. a UNet swapped in). */
     public StableDiffusionPipeline(String name, CLIPTokenizer tokenizer, CLIPTextModel textEncoder,
@@ -63,6 +71,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.vae = vae;
         this.schedulerConfig = schedulerConfig;
         this.options = options;
+        this.promptEncoder = new PromptEncoder(tokenizer, textEncoder);
         if (unet.config().crossAttentionDim().getFirst() != textEncoder.config().hiddenSize()) {
             throw new JDiffusionException(name + ": the UNet expects text states of width "
                     + unet.config().crossAttentionDim().getFirst() + " but the text encoder gives "
@@ -97,6 +106,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public AutoencoderKL vae() { return vae; }
     public SchedulerConfigFile schedulerConfig() { return schedulerConfig; }
     public PipelineOptions options() { return options; }
+    public PromptEncoder promptEncoder() { return promptEncoder; }
 
     /** Pixels per latent pixel: 2^(number of VAE blocks - 1), 8 for Stable Diffusion. */
     public int vaeScaleFactor() {
@@ -158,10 +168,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
         try (PointerScope run = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             // 1. text: [uncond x B, cond x B] when guidance is on, as diffusers concatenates them
-            PromptPair prompts = encodePrompts(request, warnings);
-            Tensor cond = prompts.cond().repeat(batch, 1, 1);
-            Tensor context = request.usesGuidance()
-                    ? torch.cat(new TensorVector(prompts.uncond().repeat(batch, 1, 1), cond), 0) : cond;
+            Tensor pair = encodePrompts(request, warnings); // [2 or 1, 77k, C]
+            long[] ps = Tensors.shape(pair);
+            // each entry repeated for the batch: [neg x B, pos x B], as diffusers repeats them
+            Tensor context = pair.unsqueeze(1).expand(ps[0], batch, ps[1], ps[2]).reshape(ps[0] * batch, ps[1], ps[2]);
 
             // 2. timesteps
             SchedulerRun steps = request.isImageToImage()
@@ -213,7 +223,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 images = overlay(images, prepared.fittedInit(), prepared.fittedMask());
             }
             List<PngParameters> parameters = new ArrayList<>();
-            for (int i = 0; i < batch; i++) parameters.add(parameters(request, scheduler, width, height, i, prompts));
+            for (int i = 0; i < batch; i++) parameters.add(parameters(request, scheduler, width, height, i));
             Tensor initialOut = initialLatents.to(Tensors.CPU, ScalarType.Float).clone();
             Tensor finalOut = latents.to(Tensors.CPU, ScalarType.Float).clone();
             initialOut.retainReference();
@@ -230,13 +240,25 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return r.isImageToImage() ? r.initImage().getHeight() / 8 * 8 : defaultSize();
     }
 
-    /** The prompt and negative prompt as text-encoder states, of equal length. */
-    record PromptPair(Tensor cond, Tensor uncond, String mode) {}
-
-    private PromptPair encodePrompts(GenerationRequest r, List<String> warnings) {
-        PromptEncoding encoding = new PromptEncoding(tokenizer, textEncoder);
-        return encoding.encode(r.prompt(), r.usesGuidance() ? r.negativePrompt() : null, r.clipSkip(),
-                r.longPrompts(), warnings);
+    /**
+     * The text-encoder states the UNet attends to: {@code [negative, prompt]} when guidance is on
+     * (diffusers' order), else the prompt alone. LoRA tags are taken out of the prompt first.
+     */
+    private Tensor encodePrompts(GenerationRequest r, List<String> warnings) {
+        ExtraNetworks extra = PromptParser.extractExtraNetworks(r.prompt());
+        if (!extra.loras().isEmpty()) {
+            warnings.add("LoRA tags are not applied yet; ignored: " + extra.loras());
+        }
+        PromptOptions options = (r.longPrompts() == LongPromptMode.CHUNK ? PromptOptions.A1111 : PromptOptions.DIFFUSERS)
+                .withClipSkip(r.clipSkip());
+        if (!r.usesGuidance()) {
+            PromptEmbeds e = promptEncoder.encode(extra.prompt(), options);
+            if (e.truncated()) warnings.add(e.truncationWarning());
+            return e.embeds();
+        }
+        PromptEmbedsPair pair = promptEncoder.encodePair(extra.prompt(), r.negativePrompt(), options);
+        if (pair.prompt().truncated()) warnings.add(pair.prompt().truncationWarning());
+        return pair.guidanceBatch();
     }
 
     /**
@@ -329,8 +351,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         return out;
     }
 
-    private PngParameters parameters(GenerationRequest r, Scheduler scheduler, int width, int height, int index,
-                                     PromptPair prompts) {
+    private PngParameters parameters(GenerationRequest r, Scheduler scheduler, int width, int height, int index) {
         Map<String, String> s = new LinkedHashMap<>();
         s.put("Steps", Integer.toString(r.steps()));
         s.put("Sampler", samplerName(scheduler));
@@ -346,7 +367,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             s.put("Batch size", Integer.toString(r.numImages()));
             s.put("Batch pos", Integer.toString(index));
         }
-        if (r.longPrompts() == GenerationRequest.LongPrompts.CHUNK) s.put("Long prompts", "chunked");
+        if (r.longPrompts() == LongPromptMode.CHUNK) s.put("Prompt style", "A1111");
         s.put("Generator", "jdiffusion (diffusers-compatible seed)");
         return new PngParameters(r.prompt(), r.negativePrompt(), s);
     }
