@@ -21,8 +21,12 @@ import java.util.Map;
 import java.util.zip.CRC32;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
+import jdiffusion.Golden;
 import jdiffusion.JDiffusionException;
+import jdiffusion.checkpoint.SingleFileCheckpoint;
+import jdiffusion.checkpoint.SingleFileExport;
 import jdiffusion.io.DType;
+import jdiffusion.io.SafetensorsFile;
 import jdiffusion.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
@@ -266,6 +270,61 @@ class TorchCheckpointTest {
         }
         e = assertThrows(JDiffusionException.class, () -> TorchCheckpoint.open(notTorch));
         assertTrue(e.getMessage().contains("not a PyTorch checkpoint"), e.getMessage());
+    }
+
+    /**
+     * An SD 1.x Lightning .ckpt (each tensor its own storage, EMA and schedule leftovers beside)
+     * reads as the same checkpoint saved as safetensors.
+     */
+    @Test
+    void readsAnSdCheckpointAsItsSafetensorsTwin() throws IOException {
+        Path safetensors = dir.resolve("sd1.safetensors");
+        SingleFileExport.write(Golden.model("sd1-tiny-pipeline"), safetensors, null);
+        PickleBytes p = PickleBytes.protocol2().emptyDict().mark().str("global_step").integer(470000).str("state_dict")
+                .orderedDict().mark();
+        Map<String, byte[]> storages = new LinkedHashMap<>();
+        try (SafetensorsFile f = SafetensorsFile.open(safetensors)) {
+            for (String name : f.names()) {
+                SafetensorsFile.TensorInfo info = f.info(name);
+                String key = Integer.toString(storages.size());
+                long[] shape = info.shape();
+                long[] stride = new long[shape.length];
+                for (int i = shape.length - 1, s = 1; i >= 0; s *= (int) shape[i], i--) stride[i] = s;
+                p.str(name).tensor("FloatStorage", key, info.numel(), 0, shape, stride);
+                storages.put(key, info.numel() == 0 ? new byte[0] : bytes(f, name));
+            }
+        }
+        p.str("betas").tensor("FloatStorage", "betas", 2, 0, new long[] {2}, new long[] {1});
+        storages.put("betas", new byte[8]);
+        p.str("model_ema.decay").tensor("FloatStorage", "decay", 1, 0, new long[0], new long[0]);
+        storages.put("decay", new byte[4]);
+        byte[] pickle = p.setItems().setItems().stop().bytes();
+        Path ckptFile = writeZip(dir.resolve("sd1.ckpt"), pickle, storages);
+
+        try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(ckptFile);
+             SingleFileCheckpoint twin = SingleFileCheckpoint.open(safetensors);
+             PointerScope scope = new PointerScope()) {
+            assertEquals(twin.summary(), ckpt.summary());
+            assertEquals(twin.unetConfig().get("block_out_channels"), ckpt.unetConfig().get("block_out_channels"));
+            for (var pair : List.of(List.of(twin.unet(), ckpt.unet()), List.of(twin.vae(), ckpt.vae()),
+                    List.of(twin.textEncoder(), ckpt.textEncoder()))) {
+                assertEquals(pair.get(0).keys(), pair.get(1).keys());
+                for (String k : pair.get(0).keys()) {
+                    assertArrayEquals(Tensors.toFloats(pair.get(0).view(k)), Tensors.toFloats(pair.get(1).view(k)), k);
+                }
+            }
+            assertTrue(ckpt.notes().stream().anyMatch(n -> n.contains("model_ema")), ckpt.notes().toString());
+            assertTrue(ckpt.notes().stream().anyMatch(n -> n.contains("noise-schedule")), ckpt.notes().toString());
+        }
+    }
+
+    private static byte[] bytes(SafetensorsFile f, String name) {
+        SafetensorsFile.TensorInfo info = f.info(name);
+        try (PointerScope scope = new PointerScope()) {
+            Tensor t = f.view(name);
+            return java.lang.foreign.MemorySegment.ofAddress(t.data_ptr().address()).reinterpret(info.byteSize())
+                    .toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+        }
     }
 
     @Test
