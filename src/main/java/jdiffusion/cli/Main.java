@@ -10,6 +10,7 @@ import picocli.CommandLine.Command;
         subcommands = {
                 InspectCommand.class,
                 InfoCommand.class,
+                ConvertCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec

@@ -6,36 +6,36 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 
 /** Pickle protocol 2 opcodes written one by one: test input crafted by hand, as torch.save would emit it (or worse). */
-final class PickleBytes {
+public final class PickleBytes {
     private final ByteArrayOutputStream out = new ByteArrayOutputStream();
 
-    static PickleBytes protocol2() {
+    public static PickleBytes protocol2() {
         PickleBytes p = new PickleBytes();
         p.op(0x80).raw(2);
         return p;
     }
 
-    PickleBytes op(int opcode) {
+    public PickleBytes op(int opcode) {
         out.write(opcode);
         return this;
     }
 
-    PickleBytes raw(int... bytes) {
+    public PickleBytes raw(int... bytes) {
         for (int b : bytes) out.write(b);
         return this;
     }
 
-    PickleBytes mark() {
+    public PickleBytes mark() {
         return op('(');
     }
 
-    PickleBytes global(String module, String name) {
+    public PickleBytes global(String module, String name) {
         op('c');
         out.writeBytes((module + "\n" + name + "\n").getBytes(StandardCharsets.US_ASCII));
         return this;
     }
 
-    PickleBytes str(String s) {
+    public PickleBytes str(String s) {
         byte[] b = s.getBytes(StandardCharsets.UTF_8);
         op('X');
         out.writeBytes(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(b.length).array());
@@ -43,7 +43,7 @@ final class PickleBytes {
         return this;
     }
 
-    PickleBytes integer(long v) {
+    public PickleBytes integer(long v) {
         if (v >= 0 && v < 256) return op('K').raw((int) v);
         if (v >= 0 && v < 65536) return op('M').raw((int) (v & 0xff), (int) (v >> 8));
         if (v >= Integer.MIN_VALUE && v <= Integer.MAX_VALUE) {
@@ -56,59 +56,59 @@ final class PickleBytes {
         return this;
     }
 
-    PickleBytes ints(long... values) {
+    public PickleBytes ints(long... values) {
         mark();
         for (long v : values) integer(v);
         return op('t');
     }
 
-    PickleBytes none() {
+    public PickleBytes none() {
         return op('N');
     }
 
-    PickleBytes bool(boolean b) {
+    public PickleBytes bool(boolean b) {
         return op(b ? 0x88 : 0x89);
     }
 
-    PickleBytes emptyDict() {
+    public PickleBytes emptyDict() {
         return op('}');
     }
 
-    PickleBytes emptyTuple() {
+    public PickleBytes emptyTuple() {
         return op(')');
     }
 
-    PickleBytes tuple() {
+    public PickleBytes tuple() {
         return op('t');
     }
 
-    PickleBytes reduce() {
+    public PickleBytes reduce() {
         return op('R');
     }
 
-    PickleBytes setItems() {
+    public PickleBytes setItems() {
         return op('u');
     }
 
-    PickleBytes put(int memo) {
+    public PickleBytes put(int memo) {
         return op('q').raw(memo);
     }
 
-    PickleBytes get(int memo) {
+    public PickleBytes get(int memo) {
         return op('h').raw(memo);
     }
 
-    PickleBytes stop() {
+    public PickleBytes stop() {
         return op('.');
     }
 
     /** {@code collections.OrderedDict()}, as torch writes backward_hooks and state dicts. */
-    PickleBytes orderedDict() {
+    public PickleBytes orderedDict() {
         return global("collections", "OrderedDict").emptyTuple().reduce();
     }
 
     /** {@code _rebuild_tensor_v2(<storage>, offset, size, stride, False, OrderedDict())}, the storage a persistent id. */
-    PickleBytes tensor(String storageType, String key, long numel, long offset, long[] size, long[] stride) {
+    public PickleBytes tensor(String storageType, String key, long numel, long offset, long[] size, long[] stride) {
         global("torch._utils", "_rebuild_tensor_v2");
         mark();
         mark().str("storage").global("torch", storageType).str(key).str("cpu").integer(numel).tuple().op('Q');
@@ -118,7 +118,7 @@ final class PickleBytes {
     }
 
     /** The legacy format's persistent id has a sixth element, the (absent) view metadata. */
-    PickleBytes legacyTensor(String storageType, String key, long numel, long offset, long[] size, long[] stride) {
+    public PickleBytes legacyTensor(String storageType, String key, long numel, long offset, long[] size, long[] stride) {
         global("torch._utils", "_rebuild_tensor_v2");
         mark();
         mark().str("storage").global("torch", storageType).str(key).str("cpu").integer(numel).none().tuple().op('Q');
@@ -127,7 +127,7 @@ final class PickleBytes {
         return reduce();
     }
 
-    byte[] bytes() {
+    public byte[] bytes() {
         return out.toByteArray();
     }
 }

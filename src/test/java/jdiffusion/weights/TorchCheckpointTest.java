@@ -9,7 +9,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -18,7 +17,6 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.zip.CRC32;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipOutputStream;
 import jdiffusion.Golden;
@@ -72,68 +70,6 @@ class TorchCheckpointTest {
         return b.array();
     }
 
-    /** A torch.save zip: stored entries, storage data aligned to 64 bytes as torch aligns them. */
-    static Path writeZip(Path file, byte[] pickle, Map<String, byte[]> storages) throws IOException {
-        try (CountingStream counting = new CountingStream(Files.newOutputStream(file));
-             ZipOutputStream zip = new ZipOutputStream(counting)) {
-            storedEntry(zip, counting, "archive/data.pkl", pickle, false);
-            storedEntry(zip, counting, "archive/byteorder", "little".getBytes(StandardCharsets.US_ASCII), false);
-            for (Map.Entry<String, byte[]> s : storages.entrySet()) storedEntry(zip, counting, "archive/data/" + s.getKey(), s.getValue(), true);
-            storedEntry(zip, counting, "archive/version", "3\n".getBytes(StandardCharsets.US_ASCII), false);
-        }
-        return file;
-    }
-
-    private static void storedEntry(ZipOutputStream zip, CountingStream counting, String name, byte[] data, boolean align)
-            throws IOException {
-        ZipEntry e = new ZipEntry(name);
-        e.setMethod(ZipEntry.STORED);
-        e.setSize(data.length);
-        e.setCompressedSize(data.length);
-        CRC32 crc = new CRC32();
-        crc.update(data);
-        e.setCrc(crc.getValue());
-        if (align) {
-            zip.flush();
-            long dataStart = counting.count + 30 + name.length() + 4;
-            int pad = (int) ((64 - dataStart % 64) % 64);
-            byte[] extra = new byte[4 + pad];
-            extra[0] = (byte) 0xfe;
-            extra[1] = (byte) 0xca; // an unregistered extra-field id, as padding
-            extra[2] = (byte) pad;
-            e.setExtra(extra);
-        }
-        zip.putNextEntry(e);
-        zip.write(data);
-        zip.closeEntry();
-    }
-
-    private static final class CountingStream extends OutputStream {
-        private final OutputStream out;
-        long count;
-
-        CountingStream(OutputStream out) {
-            this.out = out;
-        }
-
-        @Override
-        public void write(int b) throws IOException {
-            out.write(b);
-            count++;
-        }
-
-        @Override
-        public void write(byte[] b, int off, int len) throws IOException {
-            out.write(b, off, len);
-            count += len;
-        }
-
-        @Override
-        public void close() throws IOException {
-            out.close();
-        }
-    }
-
     /** The pre-1.6 format: magic, protocol, sys info, object, storage keys, then each storage as count + bytes. */
     private static Path writeLegacy(Path file, byte[] objectPickle) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -166,7 +102,7 @@ class TorchCheckpointTest {
 
     @Test
     void readsAZipStateDict() throws IOException {
-        Path file = writeZip(dir.resolve("sd.ckpt"), stateDictPickle(false, false), Map.of("0", floatBytes(FLOATS), "1", HALVES));
+        Path file = TorchZip.write(dir.resolve("sd.ckpt"), stateDictPickle(false, false), Map.of("0", floatBytes(FLOATS), "1", HALVES));
         try (TorchCheckpoint ckpt = TorchCheckpoint.open(file)) {
             assertStateDict(ckpt);
             assertNull(ckpt.globalStep());
@@ -175,7 +111,7 @@ class TorchCheckpointTest {
 
     @Test
     void readsALightningCheckpoint() throws IOException {
-        Path file = writeZip(dir.resolve("lightning.ckpt"), stateDictPickle(false, true), Map.of("0", floatBytes(FLOATS), "1", HALVES));
+        Path file = TorchZip.write(dir.resolve("lightning.ckpt"), stateDictPickle(false, true), Map.of("0", floatBytes(FLOATS), "1", HALVES));
         try (TorchCheckpoint ckpt = TorchCheckpoint.open(file)) {
             assertStateDict(ckpt);
             assertEquals(875000L, ckpt.globalStep());
@@ -211,7 +147,7 @@ class TorchCheckpointTest {
         byte[] evil = PickleBytes.protocol2().orderedDict().put(0).mark().str("w")
                 .global("posix", "system").str("touch " + marker).op(0x85).reduce()
                 .setItems().stop().bytes();
-        Path file = writeZip(dir.resolve("evil.ckpt"), evil, Map.of());
+        Path file = TorchZip.write(dir.resolve("evil.ckpt"), evil, Map.of());
         var e = assertThrows(JDiffusionException.class, () -> TorchCheckpoint.open(file));
         assertTrue(e.getMessage().contains("a pickle can run code: this one calls posix.system; refused"), e.getMessage());
         assertTrue(e.getMessage().startsWith(file.toString()), e.getMessage());
@@ -239,13 +175,13 @@ class TorchCheckpointTest {
     void refusesTensorsOutsideTheirStorage() throws IOException {
         byte[] pickle = PickleBytes.protocol2().orderedDict().mark().str("w")
                 .tensor("FloatStorage", "0", 6, 2, new long[] {2, 3}, new long[] {3, 1}).setItems().stop().bytes();
-        Path file = writeZip(dir.resolve("oob.ckpt"), pickle, Map.of("0", floatBytes(FLOATS)));
+        Path file = TorchZip.write(dir.resolve("oob.ckpt"), pickle, Map.of("0", floatBytes(FLOATS)));
         var e = assertThrows(JDiffusionException.class, () -> TorchCheckpoint.open(file));
         assertTrue(e.getMessage().contains("reaches element 7") && e.getMessage().contains("holds 6"), e.getMessage());
         // A storage that claims more elements than its entry has bytes.
         byte[] big = PickleBytes.protocol2().orderedDict().mark().str("w")
                 .tensor("FloatStorage", "0", 600, 0, new long[] {600}, new long[] {1}).setItems().stop().bytes();
-        Path truncated = writeZip(dir.resolve("truncated.ckpt"), big, Map.of("0", floatBytes(FLOATS)));
+        Path truncated = TorchZip.write(dir.resolve("truncated.ckpt"), big, Map.of("0", floatBytes(FLOATS)));
         e = assertThrows(JDiffusionException.class, () -> TorchCheckpoint.open(truncated));
         assertTrue(e.getMessage().contains("truncated or corrupt"), e.getMessage());
     }
@@ -259,10 +195,10 @@ class TorchCheckpointTest {
                     (k, d, n, l) -> new RestrictedUnpickler.StorageRef(k, d, n, l)));
             assertTrue(e.getMessage().startsWith("cut.pkl: not a readable PyTorch pickle"), e.getMessage());
         }
-        Path noStorage = writeZip(dir.resolve("missing.ckpt"), full, Map.of("0", floatBytes(FLOATS)));
+        Path noStorage = TorchZip.write(dir.resolve("missing.ckpt"), full, Map.of("0", floatBytes(FLOATS)));
         var e = assertThrows(JDiffusionException.class, () -> TorchCheckpoint.open(noStorage));
         assertTrue(e.getMessage().contains("storage '1' is missing"), e.getMessage());
-        Path notTorch = writeZip(dir.resolve("other.zip"), new byte[0], Map.of());
+        Path notTorch = TorchZip.write(dir.resolve("other.zip"), new byte[0], Map.of());
         Files.delete(notTorch);
         try (ZipOutputStream zip = new ZipOutputStream(Files.newOutputStream(notTorch))) {
             zip.putNextEntry(new ZipEntry("readme.txt"));
@@ -299,7 +235,7 @@ class TorchCheckpointTest {
         p.str("model_ema.decay").tensor("FloatStorage", "decay", 1, 0, new long[0], new long[0]);
         storages.put("decay", new byte[4]);
         byte[] pickle = p.setItems().setItems().stop().bytes();
-        Path ckptFile = writeZip(dir.resolve("sd1.ckpt"), pickle, storages);
+        Path ckptFile = TorchZip.write(dir.resolve("sd1.ckpt"), pickle, storages);
 
         try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(ckptFile);
              SingleFileCheckpoint twin = SingleFileCheckpoint.open(safetensors);
@@ -329,7 +265,7 @@ class TorchCheckpointTest {
 
     @Test
     void viewsOfAStorageShareItsData() throws IOException {
-        Path file = writeZip(dir.resolve("sd.ckpt"), stateDictPickle(false, false), Map.of("0", floatBytes(FLOATS), "1", HALVES));
+        Path file = TorchZip.write(dir.resolve("sd.ckpt"), stateDictPickle(false, false), Map.of("0", floatBytes(FLOATS), "1", HALVES));
         try (TorchCheckpoint ckpt = TorchCheckpoint.open(file); PointerScope scope = new PointerScope()) {
             Tensor w = ckpt.tensors().get("w").view();
             Tensor wt = ckpt.tensors().get("w_t").view();
