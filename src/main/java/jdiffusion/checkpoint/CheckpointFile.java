@@ -28,6 +28,11 @@ final class CheckpointFile implements AutoCloseable {
         this.globalStep = globalStep;
     }
 
+    /** Tensors from elsewhere (tests feed shape-only sources to show detection never reads data). */
+    static CheckpointFile of(StateDict tensors, Map<String, String> metadata, Long globalStep) {
+        return new CheckpointFile(tensors, metadata, globalStep);
+    }
+
     static CheckpointFile open(Path path) {
         byte[] head = new byte[4];
         int n;

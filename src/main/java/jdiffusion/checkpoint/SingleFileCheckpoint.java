@@ -171,7 +171,11 @@ public final class SingleFileCheckpoint implements AutoCloseable {
     }
 
     public static SingleFileCheckpoint open(Path path, Options options) {
-        CheckpointFile file = CheckpointFile.open(path);
+        return open(path, CheckpointFile.open(path), options);
+    }
+
+    /** Takes over {@code file} (closed on failure too); {@code path} names it in messages. */
+    static SingleFileCheckpoint open(Path path, CheckpointFile file, Options options) {
         try {
             return detect(path, file, options);
         } catch (RuntimeException e) {
