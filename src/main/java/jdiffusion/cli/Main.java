@@ -10,6 +10,8 @@ import picocli.CommandLine.Command;
         subcommands = {
                 InspectCommand.class,
                 InfoCommand.class,
+                TokenizeCommand.class,
+                SamplersCommand.class,
                 ConvertCommand.class,
         })
 public final class Main implements Runnable {
@@ -28,6 +30,8 @@ public final class Main implements Runnable {
     /** The configured command line; tests call {@code execute} on it directly. */
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Main());
+        // A prompt such as "@artist style" is text, never a file of arguments.
+        cli.setExpandAtFiles(false);
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             if (ex instanceof JDiffusionException) {
                 commandLine.getErr().println("error: " + ex.getMessage());

@@ -1,0 +1,57 @@
+package jdiffusion.models;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.function.UnaryOperator;
+import jdiffusion.JDiffusionException;
+import jdiffusion.weights.StateDict;
+import jdiffusion.weights.WeightLoader;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Module;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/** The steps the UNet and VAE loaders share: guards, dtype/device conversion, strict weight copy. */
+public final class ModelLoading {
+    private ModelLoading() {}
+
+    /**
+     * Models must be built outside any {@link PointerScope}: a scope would free the Java handles of
+     * the layers when it closes while the model still uses them. Called first by model constructors.
+     */
+    public static void requireNoPointerScope(String what) {
+        if (PointerScope.getInnerScope() != null) {
+            throw new IllegalStateException("build or load the " + what + " outside any PointerScope: "
+                    + "closing the scope would free the model's layers; open scopes only around forward calls");
+        }
+    }
+
+    /** The compute dtypes a model can be converted to. */
+    public static void requireFloatingDtype(ScalarType dtype, String what) {
+        int v = dtype.value;
+        if (v != ScalarType.Float.value && v != ScalarType.BFloat16.value && v != ScalarType.Half.value
+                && v != ScalarType.Double.value) {
+            throw new JDiffusionException("the " + what + " computes in Float, BFloat16 or Half, not " + dtype);
+        }
+    }
+
+    /**
+     * Converts {@code model} to {@code dtype} on {@code device}, then copies {@code files} into it
+     * (each tensor converted once on the way). Closes the model when anything fails.
+     */
+    public static void loadWeights(Module model, List<Path> files, UnaryOperator<String> keyMap, ScalarType dtype,
+                                   Device device, String what) {
+        try {
+            model.to(device, dtype, false);
+            // Closed in reverse order: views and temporaries are released before the mapping is.
+            try (StateDict weights = StateDict.open(files, keyMap);
+                 PointerScope scope = new PointerScope()) {
+                WeightLoader.load(model, weights, what);
+            }
+            model.eval();
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+    }
+}

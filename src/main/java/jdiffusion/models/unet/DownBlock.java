@@ -1,0 +1,13 @@
+package jdiffusion.models.unet;
+
+import java.util.List;
+import org.bytedeco.pytorch.Tensor;
+
+/** A down block of the UNet: the two diffusers classes SD uses, with one call shape. */
+sealed interface DownBlock permits CrossAttnDownBlock2D, DownBlock2D {
+    /** The block's output and the skip connections it leaves for the up path, in order. */
+    record Output(Tensor hidden, List<Tensor> residuals) {}
+
+    /** hidden [B, in, H, W], temb [B, T], context [B, M, D] (unused without attention). */
+    Output forward(Tensor hidden, Tensor temb, Tensor context);
+}

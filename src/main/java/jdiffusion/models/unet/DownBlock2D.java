@@ -1,0 +1,47 @@
+package jdiffusion.models.unet;
+
+import java.util.ArrayList;
+import java.util.List;
+import jdiffusion.nn.Downsample2D;
+import jdiffusion.nn.ModuleList;
+import jdiffusion.nn.ResnetBlock2D;
+import jdiffusion.nn.JavaModule;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * diffusers models/unets/unet_2d_blocks.py {@code DownBlock2D}
+ * (https://github.com/huggingface/diffusers/blob/v0.31.0/src/diffusers/models/unets/unet_2d_blocks.py):
+ * resnets, then an optional stride-2 convolution. Every resnet output and the downsampled output
+ * are skip connections.
+ */
+public final class DownBlock2D extends JavaModule implements DownBlock {
+    private final List<ResnetBlock2D> resnets = new ArrayList<>();
+    private final Downsample2D downsampler; // null in the last block
+
+    /** Down block {@code index} of {@code config}, fed {@code inChannels}. */
+    public DownBlock2D(UNet2DConditionConfig config, int index, int inChannels) {
+        int out = config.blockOutChannels().get(index);
+        ModuleList list = register_module("resnets", new ModuleList());
+        for (int i = 0; i < config.layersPerBlock().get(index); i++) {
+            resnets.add(list.add(new ResnetBlock2D(i == 0 ? inChannels : out, out, config.timeEmbedDim(),
+                    config.normNumGroups(), config.normEps(), 1.0)));
+        }
+        boolean last = index == config.numBlocks() - 1;
+        downsampler = last ? null
+                : register_module("downsamplers", new ModuleList()).add(new Downsample2D(out, out, config.downsamplePadding()));
+    }
+
+    @Override
+    public Output forward(Tensor hidden, Tensor temb, Tensor context) {
+        List<Tensor> residuals = new ArrayList<>();
+        for (ResnetBlock2D resnet : resnets) {
+            hidden = resnet.forward(hidden, temb);
+            residuals.add(hidden);
+        }
+        if (downsampler != null) {
+            hidden = downsampler.forward(hidden);
+            residuals.add(hidden);
+        }
+        return new Output(hidden, residuals);
+    }
+}

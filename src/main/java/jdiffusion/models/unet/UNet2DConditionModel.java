@@ -1,0 +1,174 @@
+package jdiffusion.models.unet;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import jdiffusion.JDiffusionException;
+import jdiffusion.io.ModelFolder;
+import jdiffusion.models.ModelLoading;
+import jdiffusion.nn.Functional;
+import jdiffusion.nn.Layers;
+import jdiffusion.nn.ModuleList;
+import jdiffusion.nn.TimestepEmbedding;
+import jdiffusion.nn.Timesteps;
+import jdiffusion.tensor.Tensors;
+import jdiffusion.weights.KeyMap;
+import org.bytedeco.pytorch.Conv2dImpl;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.GroupNormImpl;
+import jdiffusion.nn.JavaModule;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * diffusers models/unets/unet_2d_condition.py {@code UNet2DConditionModel}
+ * (https://github.com/huggingface/diffusers/blob/v0.31.0/src/diffusers/models/unets/unet_2d_condition.py),
+ * the Stable Diffusion 1.x/2.x architecture (4, 5 or 9 input channels): predicts the noise (or v)
+ * of a latent at a timestep, conditioned on text embeddings.
+ *
+ * <p>Registered names are diffusers' attribute names, so {@code named_parameters()} equals the
+ * keys of {@code diffusion_pytorch_model.safetensors}. Build or {@link #load} outside any
+ * PointerScope; wrap each {@link #forward} in one (and in a NoGradGuard) for inference.
+ */
+public final class UNet2DConditionModel extends JavaModule {
+    private final UNet2DConditionConfig config;
+    private final Conv2dImpl convIn;               // [C0, in, k, k]
+    private final Timesteps timeProj;              // no weights
+    private final TimestepEmbedding timeEmbedding; // C0 -> 4*C0
+    private final List<DownBlock> downBlocks = new ArrayList<>();
+    private final List<UpBlock> upBlocks = new ArrayList<>();
+    private final UNetMidBlock2DCrossAttn midBlock;
+    private final GroupNormImpl convNormOut;       // [C0]
+    private final Conv2dImpl convOut;              // [out, C0, k, k]
+
+    /** A randomly initialised model of {@code config} (float32, CPU); {@link #load} fills in weights. */
+    public UNet2DConditionModel(UNet2DConditionConfig config) {
+        ModelLoading.requireNoPointerScope("UNet2DConditionModel");
+        this.config = config;
+        List<Integer> channels = config.blockOutChannels();
+        int c0 = channels.getFirst();
+        convIn = register_module("conv_in",
+                Layers.conv2d(config.inChannels(), c0, config.convInKernel(), 1, (config.convInKernel() - 1) / 2));
+        timeProj = register_module("time_proj", new Timesteps(c0, config.flipSinToCos(), config.freqShift()));
+        timeEmbedding = register_module("time_embedding", new TimestepEmbedding(c0, config.timeEmbedDim()));
+
+        ModuleList downList = register_module("down_blocks", new ModuleList());
+        ModuleList upList = register_module("up_blocks", new ModuleList());
+        int in = c0;
+        for (int i = 0; i < config.numBlocks(); i++) {
+            downBlocks.add(switch (config.downBlockTypes().get(i)) {
+                case UNet2DConditionConfig.CROSS_ATTN_DOWN -> downList.add(new CrossAttnDownBlock2D(config, i, in));
+                default -> downList.add(new DownBlock2D(config, i, in));
+            });
+            in = channels.get(i);
+        }
+        midBlock = register_module("mid_block", new UNetMidBlock2DCrossAttn(config));
+        for (int i = 0; i < config.numBlocks(); i++) {
+            upBlocks.add(switch (config.upBlockTypes().get(i)) {
+                case UNet2DConditionConfig.CROSS_ATTN_UP -> upList.add(new CrossAttnUpBlock2D(config, i));
+                default -> upList.add(new UpBlock2D(config, i));
+            });
+        }
+        convNormOut = register_module("conv_norm_out", Layers.groupNorm(config.normNumGroups(), c0, config.normEps()));
+        // conv_act is SiLU: no weights
+        convOut = register_module("conv_out",
+                Layers.conv2d(c0, config.outChannels(), config.convOutKernel(), 1, (config.convOutKernel() - 1) / 2));
+    }
+
+    /**
+     * Reads {@code unetFolder/config.json} and the weights next to it, converted once to
+     * {@code dtype} (Float, BFloat16, Half) on {@code device}. Throws a {@link JDiffusionException}
+     * listing every missing, unexpected or mis-shaped tensor when the weights do not fit the config.
+     */
+    public static UNet2DConditionModel load(Path unetFolder, ScalarType dtype, Device device) {
+        return load(unetFolder, null, dtype, device);
+    }
+
+    /** As {@link #load(Path, ScalarType, Device)}, reading {@code diffusion_pytorch_model.<variant>.safetensors}. */
+    public static UNet2DConditionModel load(Path unetFolder, String variant, ScalarType dtype, Device device) {
+        ModelLoading.requireFloatingDtype(dtype, "UNet2DConditionModel");
+        List<Path> files = ModelFolder.weightFiles(unetFolder, variant);
+        UNet2DConditionModel model = new UNet2DConditionModel(UNet2DConditionConfig.fromJson(unetFolder.resolve("config.json")));
+        ModelLoading.loadWeights(model, files, KeyMap.identity(), dtype, device, "UNet2DConditionModel");
+        return model;
+    }
+
+    public UNet2DConditionConfig config() {
+        return config;
+    }
+
+    /**
+     * One denoising prediction ({@code unet(sample, timestep, encoder_hidden_states).sample}).
+     * Inputs are moved to the model's device and dtype; the result is in the model's dtype.
+     *
+     * @param sample              [B, in_channels, H, W] latents (4 ch; 9 for inpainting, 5 for depth)
+     * @param timestep            0-dim (shared by the batch) or [B], int64 or float: used as float32
+     * @param encoderHiddenStates [B, M, cross_attention_dim] text embeddings
+     * @return [B, out_channels, H, W]
+     */
+    public Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates) {
+        Tensor weight = convIn.weight();
+        checkInputs(sample, timestep, encoderHiddenStates);
+        long batch = sample.size(0);
+        sample = sample.to(weight.device(), weight.scalar_type());
+        Tensor context = encoderHiddenStates.to(weight.device(), weight.scalar_type());
+
+        // 0. skip connections decide the upsampled sizes when H or W is not a multiple of 2^upsamplers
+        long factor = 1L << (config.numBlocks() - 1);
+        boolean forwardUpsampleSize = sample.size(2) % factor != 0 || sample.size(3) % factor != 0;
+
+        // 1. time: 0-dim -> [1] -> [B]; sinusoidal in float32, then the compute dtype
+        Tensor t = timestep.reshape(-1);
+        t = t.to(weight.device(), t.scalar_type()).expand(batch);
+        Tensor emb = timeEmbedding.forward(timeProj.forward(t).to(weight.scalar_type())); // [B, 4*C0]
+
+        // 2. pre-process
+        if (config.centerInputSample()) sample = Functional.mul(sample, 2.0).sub(new Scalar(1.0));
+        sample = convIn.forward(sample);
+
+        // 3. down: collect every skip connection, conv_in's output first
+        List<Tensor> residuals = new ArrayList<>();
+        residuals.add(sample);
+        for (DownBlock block : downBlocks) {
+            DownBlock.Output out = block.forward(sample, emb, context);
+            sample = out.hidden();
+            residuals.addAll(out.residuals());
+        }
+
+        // 4. mid
+        sample = midBlock.forward(sample, emb, context);
+
+        // 5. up: each block takes the last numResnets() skip connections off the list
+        for (int i = 0; i < upBlocks.size(); i++) {
+            UpBlock block = upBlocks.get(i);
+            int keep = residuals.size() - block.numResnets();
+            List<Tensor> skips = new ArrayList<>(residuals.subList(keep, residuals.size()));
+            residuals = new ArrayList<>(residuals.subList(0, keep));
+            boolean last = i == upBlocks.size() - 1;
+            long[] upsampleSize = !last && forwardUpsampleSize
+                    ? new long[] {residuals.getLast().size(2), residuals.getLast().size(3)} : null;
+            sample = block.forward(sample, skips, emb, context, upsampleSize);
+        }
+
+        // 6. post-process
+        sample = Functional.silu(convNormOut.forward(sample));
+        return convOut.forward(sample);
+    }
+
+    private void checkInputs(Tensor sample, Tensor timestep, Tensor context) {
+        if (sample.dim() != 4 || sample.size(1) != config.inChannels()) {
+            throw new JDiffusionException("UNet sample must be [B, " + config.inChannels() + ", H, W], got "
+                    + Tensors.shapeString(sample));
+        }
+        if (timestep.numel() != 1 && (timestep.dim() != 1 || timestep.size(0) != sample.size(0))) {
+            throw new JDiffusionException("UNet timestep must be one value or one per sample ["
+                    + sample.size(0) + "], got " + Tensors.shapeString(timestep));
+        }
+        if (context.dim() != 3 || context.size(0) != sample.size(0)
+                || !config.crossAttentionDim().contains((int) context.size(2))) {
+            throw new JDiffusionException("UNet encoder_hidden_states must be [" + sample.size(0) + ", M, "
+                    + config.crossAttentionDim().getFirst() + "], got " + Tensors.shapeString(context));
+        }
+    }
+}

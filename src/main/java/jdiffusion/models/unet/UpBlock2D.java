@@ -1,0 +1,47 @@
+package jdiffusion.models.unet;
+
+import java.util.ArrayList;
+import java.util.List;
+import jdiffusion.nn.Functional;
+import jdiffusion.nn.ModuleList;
+import jdiffusion.nn.ResnetBlock2D;
+import jdiffusion.nn.Upsample2D;
+import jdiffusion.nn.JavaModule;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * diffusers models/unets/unet_2d_blocks.py {@code UpBlock2D}
+ * (https://github.com/huggingface/diffusers/blob/v0.31.0/src/diffusers/models/unets/unet_2d_blocks.py):
+ * layers_per_block + 1 resnets, each fed the hidden state concatenated with one skip connection,
+ * then an optional ×2 upsampler. FreeU is not supported.
+ */
+public final class UpBlock2D extends JavaModule implements UpBlock {
+    private final List<ResnetBlock2D> resnets = new ArrayList<>();
+    private final Upsample2D upsampler; // null in the last block
+
+    /** Up block {@code index} (0 = deepest) of {@code config}. */
+    public UpBlock2D(UNet2DConditionConfig config, int index) {
+        UpChannels ch = UpChannels.of(config, index);
+        ModuleList list = register_module("resnets", new ModuleList());
+        for (int j = 0; j < ch.numLayers(); j++) {
+            resnets.add(list.add(new ResnetBlock2D(ch.resnetIn(j), ch.out(), config.timeEmbedDim(),
+                    config.normNumGroups(), config.normEps(), 1.0)));
+        }
+        upsampler = ch.addUpsample()
+                ? register_module("upsamplers", new ModuleList()).add(new Upsample2D(ch.out(), ch.out())) : null;
+    }
+
+    @Override
+    public int numResnets() {
+        return resnets.size();
+    }
+
+    @Override
+    public Tensor forward(Tensor hidden, List<Tensor> residuals, Tensor temb, Tensor context, long[] upsampleSize) {
+        for (int j = 0; j < resnets.size(); j++) {
+            Tensor skip = residuals.get(residuals.size() - 1 - j); // the most recent skip first
+            hidden = resnets.get(j).forward(Functional.cat(hidden, skip, 1), temb); // concat on channels
+        }
+        return upsampler == null ? hidden : upsampler.forward(hidden, upsampleSize);
+    }
+}

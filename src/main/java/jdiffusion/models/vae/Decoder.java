@@ -1,0 +1,50 @@
+package jdiffusion.models.vae;
+
+import java.util.ArrayList;
+import java.util.List;
+import jdiffusion.nn.Functional;
+import jdiffusion.nn.JavaModule;
+import jdiffusion.nn.Layers;
+import jdiffusion.nn.ModuleList;
+import org.bytedeco.pytorch.Conv2dImpl;
+import org.bytedeco.pytorch.GroupNormImpl;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * diffusers models/autoencoders/vae.py {@code Decoder}
+ * (https://github.com/huggingface/diffusers/blob/v0.31.0/src/diffusers/models/autoencoders/vae.py):
+ * latents -> image, upscaled by 2^(blocks - 1). Up blocks run from the widest to block_out_channels[0],
+ * with layers_per_block + 1 resnets each.
+ */
+public final class Decoder extends JavaModule {
+    private final Conv2dImpl convIn;          // [C_last, latent, 3, 3]
+    private final UNetMidBlock2D midBlock;
+    private final List<UpDecoderBlock2D> upBlocks = new ArrayList<>();
+    private final GroupNormImpl convNormOut;  // [C0]
+    private final Conv2dImpl convOut;         // [out, C0, 3, 3]
+
+    public Decoder(AutoencoderKLConfig config) {
+        List<Integer> channels = config.blockOutChannels();
+        int n = channels.size();
+        int groups = config.normNumGroups();
+        int out = channels.getLast();
+        convIn = register_module("conv_in", Layers.conv2d(config.latentChannels(), out, 3, 1, 1));
+        midBlock = register_module("mid_block", new UNetMidBlock2D(out, groups, config.midBlockAddAttention()));
+        ModuleList list = register_module("up_blocks", new ModuleList());
+        for (int i = 0; i < n; i++) {
+            int in = out;
+            out = channels.get(n - 1 - i);
+            upBlocks.add(list.add(new UpDecoderBlock2D(in, out, config.layersPerBlock() + 1, groups, i < n - 1)));
+        }
+        convNormOut = register_module("conv_norm_out", Layers.groupNorm(groups, out, 1e-6));
+        // conv_act is SiLU: no weights
+        convOut = register_module("conv_out", Layers.conv2d(out, config.outChannels(), 3, 1, 1));
+    }
+
+    /** latents [B, latent, h, w] -> image [B, out, h*f, w*f]. */
+    public Tensor forward(Tensor z) {
+        Tensor x = midBlock.forward(convIn.forward(z));
+        for (UpDecoderBlock2D block : upBlocks) x = block.forward(x);
+        return convOut.forward(Functional.silu(convNormOut.forward(x)));
+    }
+}
