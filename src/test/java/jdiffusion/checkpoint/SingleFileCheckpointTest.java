@@ -44,8 +44,12 @@ class SingleFileCheckpointTest {
     private Path bareSingleFile(String model) {
         Path withMetadata = dir.resolve(model + "-meta.safetensors");
         SingleFileExport.write(Golden.model(model), withMetadata, null);
-        Path bare = dir.resolve(model + ".safetensors");
-        try (SafetensorsFile f = SafetensorsFile.open(withMetadata); PointerScope scope = new PointerScope()) {
+        return stripMetadata(withMetadata, dir.resolve(model + ".safetensors"));
+    }
+
+    /** A copy of {@code file} with only the standard {@code format} metadata. */
+    static Path stripMetadata(Path file, Path bare) {
+        try (SafetensorsFile f = SafetensorsFile.open(file); PointerScope scope = new PointerScope()) {
             Map<String, Tensor> tensors = new LinkedHashMap<>();
             for (String name : f.names()) tensors.put(name, f.view(name));
             SafetensorsWriter.write(bare, tensors, Map.of("format", "pt"));
