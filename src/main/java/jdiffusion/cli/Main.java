@@ -12,6 +12,7 @@ import picocli.CommandLine.Command;
                 InfoCommand.class,
                 TokenizeCommand.class,
                 SamplersCommand.class,
+                ConvertCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec
