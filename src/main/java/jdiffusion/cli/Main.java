@@ -8,6 +8,9 @@ import picocli.CommandLine.Command;
 @Command(name = "jdiffusion", mixinStandardHelpOptions = true, version = "jdiffusion 0.1.0",
         description = "Stable Diffusion for the JVM.",
         subcommands = {
+                TextToImageCommand.class,
+                ImageToImageCommand.class,
+                InpaintCommand.class,
                 InspectCommand.class,
                 InfoCommand.class,
                 TokenizeCommand.class,
