@@ -8,8 +8,14 @@ import picocli.CommandLine.Command;
 @Command(name = "jdiffusion", mixinStandardHelpOptions = true, version = "jdiffusion 0.1.0",
         description = "Stable Diffusion for the JVM.",
         subcommands = {
+                TextToImageCommand.class,
+                ImageToImageCommand.class,
+                InpaintCommand.class,
                 InspectCommand.class,
                 InfoCommand.class,
+                TokenizeCommand.class,
+                SamplersCommand.class,
+                ConvertCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec
@@ -27,6 +33,8 @@ public final class Main implements Runnable {
     /** The configured command line; tests call {@code execute} on it directly. */
     public static CommandLine commandLine() {
         CommandLine cli = new CommandLine(new Main());
+        // A prompt such as "@artist style" is text, never a file of arguments.
+        cli.setExpandAtFiles(false);
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             if (ex instanceof JDiffusionException) {
                 commandLine.getErr().println("error: " + ex.getMessage());

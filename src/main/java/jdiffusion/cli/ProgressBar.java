@@ -13,13 +13,19 @@ public final class ProgressBar {
     private final PrintStream out;
     private final String label;
     private final long total;
-    private final long start = System.nanoTime();
+    private final long start;
     private long lastDraw;
 
     public ProgressBar(PrintStream out, String label, long total) {
+        this(out, label, total, System.nanoTime());
+    }
+
+    /** {@code startNanos}: when the work began ({@link System#nanoTime}), if before this bar was made. */
+    public ProgressBar(PrintStream out, String label, long total, long startNanos) {
         this.out = out;
         this.label = label;
         this.total = total;
+        this.start = startNanos;
     }
 
     public void update(long done) {
@@ -33,7 +39,7 @@ public final class ProgressBar {
         lastDraw = now;
         double seconds = (now - start) / 1e9;
         double rate = done / Math.max(seconds, 1e-9);
-        int filled = (int) (WIDTH * done / Math.max(1, total));
+        int filled = (int) Math.min(WIDTH, WIDTH * done / Math.max(1, total));
         String bar = "#".repeat(filled) + " ".repeat(WIDTH - filled);
         String left = done > 0 ? clock((total - done) / rate) : "?";
         String speed = rate >= 1 ? String.format(Locale.ROOT, "%.2f it/s", rate)

@@ -56,19 +56,33 @@ public final class Images {
 
     /** {@code [1, 3, H, W]} float32 in [-1, 1]. */
     public static Tensor toTensor(BufferedImage img) {
-        int w = img.getWidth();
-        int h = img.getHeight();
-        float[] chw = new float[3 * w * h];
-        for (int y = 0; y < h; y++) {
-            for (int x = 0; x < w; x++) {
-                int rgb = img.getRGB(x, y);
-                int i = y * w + x;
-                chw[i] = ((rgb >> 16) & 0xff) / 255f * 2f - 1f;
-                chw[w * h + i] = ((rgb >> 8) & 0xff) / 255f * 2f - 1f;
-                chw[2 * w * h + i] = (rgb & 0xff) / 255f * 2f - 1f;
+        return toTensor(java.util.List.of(img));
+    }
+
+    /** A batch {@code [B, 3, H, W]} float32 in [-1, 1]; the images must all have the same size. */
+    public static Tensor toTensor(java.util.List<BufferedImage> images) {
+        int w = images.getFirst().getWidth();
+        int h = images.getFirst().getHeight();
+        int plane = w * h;
+        float[] nchw = new float[images.size() * 3 * plane];
+        for (int n = 0; n < images.size(); n++) {
+            BufferedImage img = images.get(n);
+            if (img.getWidth() != w || img.getHeight() != h) {
+                throw new JDiffusionException("image " + n + " of the batch is " + img.getWidth() + "x" + img.getHeight()
+                        + ", the first is " + w + "x" + h + ": a batch needs one size");
+            }
+            int base = n * 3 * plane;
+            for (int y = 0; y < h; y++) {
+                for (int x = 0; x < w; x++) {
+                    int rgb = img.getRGB(x, y);
+                    int i = base + y * w + x;
+                    nchw[i] = ((rgb >> 16) & 0xff) / 255f * 2f - 1f;
+                    nchw[plane + i] = ((rgb >> 8) & 0xff) / 255f * 2f - 1f;
+                    nchw[2 * plane + i] = (rgb & 0xff) / 255f * 2f - 1f;
+                }
             }
         }
-        return Tensors.fromFloats(chw, 1, 3, h, w);
+        return Tensors.fromFloats(nchw, images.size(), 3, h, w);
     }
 
     /** A mask as {@code [1, 1, H, W]} float32 in [0, 1] (white = 1 = repaint), from its luminance. */

@@ -144,9 +144,9 @@ public final class ModelFolder {
         }
         if (!pickles.isEmpty()) {
             throw new JDiffusionException(componentDir + " holds pickle weights (" + String.join(", ", pickles)
-                    + "), which jdiffusion does not read yet because a pickle can run code. Convert them to "
-                    + "safetensors first, e.g. in Python: `DiffusionPipeline.from_pretrained(dir)"
-                    + ".save_pretrained(out, safe_serialization=True)`");
+                    + "), which jdiffusion does not load because a pickle can run code. Convert the model folder to "
+                    + "safetensors once with `jdiffusion convert --to diffusers MODEL_DIR NEW_DIR`, which reads the "
+                    + "pickles without running them and refuses any that would run code");
         }
         throw new JDiffusionException(componentDir + " has no weights (expected diffusion_pytorch_model.safetensors, "
                 + "model.safetensors or a *.safetensors.index.json)");

@@ -3,6 +3,7 @@ package jdiffusion.pipelines;
 import java.awt.image.BufferedImage;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images.ResizeMode;
+import jdiffusion.prompts.LongPromptMode;
 
 /**
  * One generation: text-to-image, or image-to-image when {@code initImage} is set, or inpainting
@@ -17,9 +18,13 @@ import jdiffusion.image.Images.ResizeMode;
  * @param width          pixels, a multiple of 8; 0 = the model's default size
  * @param height         pixels, a multiple of 8; 0 = the model's default size
  * @param clipSkip       diffusers' count: 1 = the penultimate text-encoder layer (A1111 "Clip skip 2")
- * @param longPrompts    what happens to prompts beyond 77 tokens
+ * @param longPrompts    TRUNCATE: diffusers' text conditioning exactly (cut at 77 tokens, with a
+ *                       warning; brackets are plain text); CHUNK: AUTOMATIC1111's (75-token chunks,
+ *                       {@code (word:1.3)} emphasis, BREAK, clip skip on both prompts)
  * @param strength       img2img/inpaint: how much of the schedule is run (1 = all of it)
  * @param maskBlur       inpaint: Gaussian blur radius of the mask, in pixels
+ * @param keepUnmasked   inpaint: paste the input's pixels back outside the (blurred) mask, as
+ *                       AUTOMATIC1111 does; off by default, which gives diffusers' image exactly
  */
 public record GenerationRequest(
         String prompt,
@@ -33,15 +38,13 @@ public record GenerationRequest(
         int numImages,
         double eta,
         int clipSkip,
-        LongPrompts longPrompts,
+        LongPromptMode longPrompts,
         BufferedImage initImage,
         double strength,
         ResizeMode resizeMode,
         BufferedImage mask,
-        int maskBlur) {
-
-    /** Prompts longer than CLIP's 77 tokens: cut (diffusers) or encoded in 75-token chunks (AUTOMATIC1111). */
-    public enum LongPrompts { TRUNCATE, CHUNK }
+        int maskBlur,
+        boolean keepUnmasked) {
 
     public static final int MAX_STEPS = 1000;
     public static final int MAX_SIDE = 8192;
@@ -67,7 +70,7 @@ public record GenerationRequest(
             throw new JDiffusionException("--eta must be between 0 and 1, not " + eta);
         }
         if (clipSkip < 0) throw new JDiffusionException("--clip-skip must be >= 0, not " + clipSkip);
-        if (longPrompts == null) longPrompts = LongPrompts.TRUNCATE;
+        if (longPrompts == null) longPrompts = LongPromptMode.TRUNCATE;
         if (resizeMode == null) resizeMode = ResizeMode.RESIZE;
         if (!Double.isFinite(strength) || strength <= 0 || strength > 1) {
             throw new JDiffusionException("--strength must be in (0, 1], not " + strength);
@@ -130,6 +133,7 @@ public record GenerationRequest(
         b.resizeMode = resizeMode;
         b.mask = mask;
         b.maskBlur = maskBlur;
+        b.keepUnmasked = keepUnmasked;
         return b;
     }
 
@@ -146,12 +150,13 @@ public record GenerationRequest(
         private int numImages = 1;
         private double eta;
         private int clipSkip;
-        private LongPrompts longPrompts = LongPrompts.TRUNCATE;
+        private LongPromptMode longPrompts = LongPromptMode.TRUNCATE;
         private BufferedImage initImage;
         private double strength = 0.8;
         private ResizeMode resizeMode = ResizeMode.RESIZE;
         private BufferedImage mask;
         private int maskBlur;
+        private boolean keepUnmasked;
 
         private Builder(String prompt) {
             this.prompt = prompt;
@@ -168,16 +173,17 @@ public record GenerationRequest(
         public Builder numImages(int v) { numImages = v; return this; }
         public Builder eta(double v) { eta = v; return this; }
         public Builder clipSkip(int v) { clipSkip = v; return this; }
-        public Builder longPrompts(LongPrompts v) { longPrompts = v; return this; }
+        public Builder longPrompts(LongPromptMode v) { longPrompts = v; return this; }
         public Builder initImage(BufferedImage v) { initImage = v; return this; }
         public Builder strength(double v) { strength = v; return this; }
         public Builder resizeMode(ResizeMode v) { resizeMode = v; return this; }
         public Builder mask(BufferedImage v) { mask = v; return this; }
         public Builder maskBlur(int v) { maskBlur = v; return this; }
+        public Builder keepUnmasked(boolean v) { keepUnmasked = v; return this; }
 
         public GenerationRequest build() {
             return new GenerationRequest(prompt, negativePrompt, guidanceScale, steps, sampler, width, height, seed,
-                    numImages, eta, clipSkip, longPrompts, initImage, strength, resizeMode, mask, maskBlur);
+                    numImages, eta, clipSkip, longPrompts, initImage, strength, resizeMode, mask, maskBlur, keepUnmasked);
         }
     }
 }

@@ -5,6 +5,10 @@ import java.util.function.UnaryOperator;
 /**
  * The one place where foreign checkpoint key names become module names. Each map is a pure
  * function from a key in the file to the name of the module's tensor (or null to drop the key).
+ *
+ * <p>Single-file checkpoints in the original LDM layout (AUTOMATIC1111, ComfyUI) need more than
+ * renames (1x1 convolutions read as Linear weights, OpenCLIP's fused q/k/v split in three): their
+ * tables are {@link LdmKeyMap}, and the reshapes and splits {@link TensorTransform}.
  */
 public final class KeyMap {
     private KeyMap() {}

@@ -25,9 +25,17 @@ final class CLIPTextEmbeddings extends Module {
 
     /** inputIds [B, T] int64 -> [B, T, C]. */
     Tensor forward(Tensor inputIds) {
-        long t = inputIds.size(1);
+        return forwardEmbeds(tokenEmbedding.forward(inputIds));
+    }
+
+    /**
+     * transformers' {@code inputs_embeds} path: token embeddings [B, T, C] (looked up, or made by
+     * hand for textual inversion and prompt surgery) plus the position embeddings -> [B, T, C].
+     */
+    Tensor forwardEmbeds(Tensor inputsEmbeds) {
+        long t = inputsEmbeds.size(1);
         // Rows 0..T-1 of the table are exactly embedding(position_ids[:, :T]); [T, C] broadcasts over B.
         Tensor positions = positionEmbedding.weight().narrow(0, 0, t);
-        return tokenEmbedding.forward(inputIds).add(positions);
+        return inputsEmbeds.add(positions);
     }
 }

@@ -96,14 +96,91 @@ public final class CLIPTextModel extends Module {
      * Only the layers needed are run. [B, T] int64 -> [B, T, C].
      */
     public Tensor encode(Tensor inputIds, int clipSkip) {
+        checkClipSkip(clipSkip);
+        try (NoGradGuard noGrad = new NoGradGuard()) {
+            return textModel.forward(checkIds(inputIds), config.numHiddenLayers() - clipSkip);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // The inputs_embeds path: textual inversion and prompt surgery replace rows of the token
+    // embeddings before the encoder sees them, without touching this (shared) model's table.
+
+    /**
+     * {@code token_embedding(inputIds)}: [B, T] int64 -> [B, T, C] token embeddings, position
+     * embeddings not added (transformers' {@code inputs_embeds}). A new tensor, not a view of the table.
+     */
+    public Tensor tokenEmbeddings(Tensor inputIds) {
+        try (NoGradGuard noGrad = new NoGradGuard()) {
+            return textModel.embeddings.tokenEmbedding.forward(checkIds(inputIds));
+        }
+    }
+
+    /** A copy of the learned position embeddings: [max_position_embeddings, C], row i for position i. */
+    public Tensor positionEmbeddings() {
+        try (NoGradGuard noGrad = new NoGradGuard()) {
+            return textModel.embeddings.positionEmbedding.weight().clone();
+        }
+    }
+
+    /** {@link #encodeEmbeddings(Tensor, int)} without clip skip: {@code last_hidden_state}. */
+    public Tensor encodeEmbeddings(Tensor inputsEmbeds) {
+        return encodeEmbeddings(inputsEmbeds, 0);
+    }
+
+    /**
+     * {@link #encode(Tensor, int)} with the token lookup skipped: inputsEmbeds [B, T, C] are token
+     * embeddings as {@link #tokenEmbeddings} returns them (the position embeddings are added here,
+     * as transformers does for {@code inputs_embeds}). {@code encodeEmbeddings(tokenEmbeddings(ids), k)}
+     * equals {@code encode(ids, k)} exactly. -> [B, T, C].
+     */
+    public Tensor encodeEmbeddings(Tensor inputsEmbeds, int clipSkip) {
+        checkClipSkip(clipSkip);
+        try (NoGradGuard noGrad = new NoGradGuard()) {
+            return textModel.forwardEmbeds(checkEmbeds(inputsEmbeds), config.numHiddenLayers() - clipSkip);
+        }
+    }
+
+    /**
+     * {@link #forward(Tensor)} from token embeddings [B, T, C]; inputIds [B, T] only locate each
+     * sequence's end-of-text token for {@code pooler_output}.
+     */
+    public CLIPTextOutput forwardEmbeddings(Tensor inputsEmbeds, Tensor inputIds) {
+        Tensor embeds = checkEmbeds(inputsEmbeds);
+        if (inputIds.dim() != 2 || inputIds.size(0) != embeds.size(0) || inputIds.size(1) != embeds.size(1)) {
+            throw new JDiffusionException("input ids of shape " + Tensors.shapeString(inputIds)
+                    + " do not match input embeddings of shape " + Tensors.shapeString(inputsEmbeds));
+        }
+        Device device = textModel.embeddings.tokenEmbedding.weight().device();
+        try (NoGradGuard noGrad = new NoGradGuard()) {
+            return textModel.forwardEmbeds(embeds, inputIds.to(device, ScalarType.Long));
+        }
+    }
+
+    private void checkClipSkip(int clipSkip) {
         if (clipSkip < 0 || clipSkip > config.numHiddenLayers()) {
             throw new JDiffusionException("clip_skip " + clipSkip + " is out of range: this text encoder has "
                     + config.numHiddenLayers() + " layers, so use 0.." + config.numHiddenLayers()
                     + " (0 = last layer, 1 = penultimate)");
         }
-        try (NoGradGuard noGrad = new NoGradGuard()) {
-            return textModel.forward(checkIds(inputIds), config.numHiddenLayers() - clipSkip);
+    }
+
+    /** Validates token embeddings and moves them to the model's device and dtype: [B, T, C]. */
+    private Tensor checkEmbeds(Tensor inputsEmbeds) {
+        if (inputsEmbeds.dim() != 3 || inputsEmbeds.size(2) != config.hiddenSize()) {
+            throw new JDiffusionException("input embeddings must have shape [batch, sequence, " + config.hiddenSize()
+                    + "] (hidden_size), got " + Tensors.shapeString(inputsEmbeds));
         }
+        long t = inputsEmbeds.size(1);
+        if (t < 1 || t > config.maxPositionEmbeddings() || inputsEmbeds.size(0) < 1) {
+            throw new JDiffusionException("input embeddings of shape " + Tensors.shapeString(inputsEmbeds)
+                    + ": the sequence must hold 1.." + config.maxPositionEmbeddings() + " tokens (max_position_embeddings)");
+        }
+        if (!inputsEmbeds.is_floating_point()) {
+            throw new JDiffusionException("input embeddings must be floating point, got " + Tensors.dtype(inputsEmbeds));
+        }
+        Tensor weight = textModel.embeddings.tokenEmbedding.weight();
+        return inputsEmbeds.to(weight.device(), weight.scalar_type());
     }
 
     /** Validates token ids and moves them to the model's device as int64 [B, T]. */

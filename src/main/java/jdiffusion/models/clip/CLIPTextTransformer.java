@@ -28,7 +28,15 @@ final class CLIPTextTransformer extends Module {
 
     /** inputIds [B, T] int64 on the model's device; the full transformers output. */
     CLIPTextOutput forward(Tensor inputIds) {
-        List<Tensor> hiddenStates = encoder.forwardAll(embeddings.forward(inputIds));
+        return forwardEmbeds(embeddings.tokenEmbedding.forward(inputIds), inputIds);
+    }
+
+    /**
+     * The full output from token embeddings [B, T, C] (no positions yet); inputIds [B, T] only
+     * locate the end-of-text token for pooling.
+     */
+    CLIPTextOutput forwardEmbeds(Tensor inputsEmbeds, Tensor inputIds) {
+        List<Tensor> hiddenStates = encoder.forwardAll(embeddings.forwardEmbeds(inputsEmbeds));
         Tensor last = finalLayerNorm.forward(hiddenStates.getLast()); // [B, T, C]
         return new CLIPTextOutput(last, pool(last, inputIds), hiddenStates);
     }
@@ -38,7 +46,12 @@ final class CLIPTextTransformer extends Module {
      * {@code layers} encoder layers only, then the final LayerNorm. [B, T] -> [B, T, C].
      */
     Tensor forward(Tensor inputIds, int layers) {
-        return finalLayerNorm.forward(encoder.forward(embeddings.forward(inputIds), layers));
+        return forwardEmbeds(embeddings.tokenEmbedding.forward(inputIds), layers);
+    }
+
+    /** As {@link #forward(Tensor, int)} from token embeddings [B, T, C] (no positions yet). */
+    Tensor forwardEmbeds(Tensor inputsEmbeds, int layers) {
+        return finalLayerNorm.forward(encoder.forward(embeddings.forwardEmbeds(inputsEmbeds), layers));
     }
 
     /**

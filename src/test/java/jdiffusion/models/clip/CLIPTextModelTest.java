@@ -189,4 +189,40 @@ class CLIPTextModelTest {
         }
         return out;
     }
+
+    @Test
+    void theInputsEmbedsPathEqualsTheIdsPath() {
+        CLIPTextModel model = CLIPTextModel.load(Golden.model("sd1-tiny-pipeline/text_encoder"), ScalarType.Float, Tensors.CPU);
+        try (Golden golden = Golden.open("text_encoder_quick_gelu"); PointerScope scope = new PointerScope()) {
+            Tensor ids = golden.tensor("input_ids"); // [3, 77]
+            Tensor embeds = model.tokenEmbeddings(ids);
+            assertEquals("[3, 77, 32]", Tensors.shapeString(embeds));
+            for (int skip = 0; skip <= 2; skip++) {
+                assertTrue(torch.equal(model.encode(ids, skip), model.encodeEmbeddings(embeds, skip)), "clip skip " + skip);
+            }
+            CLIPTextOutput byIds = model.forward(ids);
+            CLIPTextOutput byEmbeds = model.forwardEmbeddings(embeds, ids);
+            assertTrue(torch.equal(byIds.pooledOutput(), byEmbeds.pooledOutput()));
+            for (int i = 0; i < byIds.hiddenStates().size(); i++) {
+                assertTrue(torch.equal(byIds.hiddenStates().get(i), byEmbeds.hiddenStates().get(i)), "hidden_states_" + i);
+            }
+            // hidden_states_0 = token embedding + position embedding, row by row.
+            Tensor positions = model.positionEmbeddings(); // [77, 32]
+            assertEquals("[77, 32]", Tensors.shapeString(positions));
+            assertTrue(torch.equal(embeds.add(positions), byEmbeds.hiddenStates().getFirst()));
+            Golden.assertClose("hidden_states_0 from inputs_embeds", byEmbeds.hiddenStates().getFirst(),
+                    golden.tensor("hidden_states_0"), 1e-6, 0);
+            // The returned tables are copies: writing to them does not change the model.
+            positions.zero_();
+            assertTrue(torch.equal(model.encode(ids), byIds.lastHiddenState()));
+
+            assertThrows(JDiffusionException.class, () -> model.encodeEmbeddings(torch.zeros(1, 77, 16)));
+            assertThrows(JDiffusionException.class, () -> model.encodeEmbeddings(torch.zeros(1, 78, 32)));
+            assertThrows(JDiffusionException.class, () -> model.encodeEmbeddings(torch.zeros(77, 32)));
+            assertThrows(JDiffusionException.class, () -> model.encodeEmbeddings(embeds, 6));
+            assertThrows(JDiffusionException.class, () -> model.forwardEmbeddings(embeds, ids.narrow(1, 0, 10)));
+        } finally {
+            model.close();
+        }
+    }
 }

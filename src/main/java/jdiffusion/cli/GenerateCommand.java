@@ -1,0 +1,238 @@
+package jdiffusion.cli;
+
+import java.awt.image.BufferedImage;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.SecureRandom;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicBoolean;
+import jdiffusion.JDiffusionException;
+import jdiffusion.image.Images;
+import jdiffusion.image.PngWriter;
+import jdiffusion.io.SafetensorsWriter;
+import jdiffusion.pipelines.GenerationCancelledException;
+import jdiffusion.pipelines.GenerationRequest;
+import jdiffusion.pipelines.GenerationResult;
+import jdiffusion.pipelines.PipelineOptions;
+import jdiffusion.pipelines.PngParameters;
+import jdiffusion.pipelines.StableDiffusionPipeline;
+import org.bytedeco.pytorch.Tensor;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+import sun.misc.Signal;
+
+/**
+ * txt2img, img2img and inpaint: parse the options into a {@link GenerationRequest}, run the
+ * pipeline with a progress bar, and write the PNGs (with their parameters) only when it finished.
+ */
+abstract class GenerateCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    GenerationOptions o;
+
+    /** The image-specific part of the request (init image, mask); txt2img adds nothing. */
+    abstract void configure(GenerationRequest.Builder b, PngParameters from);
+
+    abstract String verb();
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PngParameters from = o.from == null ? null : readParameters(o.from);
+        GenerationRequest request = request(from);
+        String model = o.model != null ? o.model : DefaultModel.locate();
+        checkOutputs(request.numImages());
+
+        StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, PipelineOptions.of(o.dtype, o.device, o.variant));
+        try {
+            AtomicBoolean stop = new AtomicBoolean();
+            installInterruptHandler(stop);
+            ProgressBar[] bar = new ProgressBar[1]; // made at the first step, when the UNet step count is known
+            long start = System.nanoTime();
+            GenerationResult result;
+            try {
+                result = pipe.generate(request, (step, total, t, latents) -> {
+                    if (!o.quiet) {
+                        if (bar[0] == null) bar[0] = new ProgressBar(System.err, verb(), total, start);
+                        bar[0].update(step + 1);
+                    }
+                    if (stop.get()) {
+                        throw new GenerationCancelledException("stopped at step " + (step + 1) + " of " + total
+                                + " (Ctrl-C); nothing was written");
+                    }
+                    return null;
+                });
+            } finally {
+                if (bar[0] != null) bar[0].done();
+            }
+            result.warnings().forEach(w -> System.err.println("warning: " + w));
+            List<Path> written = write(result, request);
+            out.printf(Locale.ROOT, "%s %dx%d, %d steps, seed %d, %.1f s -> %s%n", verb(),
+                    result.images().getFirst().getWidth(), result.images().getFirst().getHeight(), request.steps(),
+                    request.seed(), (System.nanoTime() - start) / 1e9, String.join(", ", written.stream().map(Path::toString).toList()));
+            out.flush();
+            return 0;
+        } catch (GenerationCancelledException e) {
+            spec.commandLine().getErr().println(e.getMessage());
+            return 130;
+        } finally {
+            pipe.close();
+        }
+    }
+
+    private GenerationRequest request(PngParameters from) {
+        String prompt = o.prompt != null ? o.prompt : o.positionalPrompt;
+        if (prompt != null && o.prompt != null && o.positionalPrompt != null) {
+            throw new JDiffusionException("give the prompt once: either --prompt or as an argument");
+        }
+        if (prompt == null && from != null) prompt = from.prompt();
+        if (prompt == null) throw new JDiffusionException("no prompt: pass --prompt \"...\" (or the prompt as an argument)");
+        var b = GenerationRequest.builder(prompt)
+                .negativePrompt(pick("--negative-prompt", o.negativePrompt, from == null ? null : from.negativePrompt()))
+                .steps(pickInt("--steps", o.steps, from, "Steps"))
+                .guidanceScale(pickDouble("--guidance-scale", o.guidanceScale, from, "CFG scale"))
+                .sampler(o.sampler != null ? o.sampler : from == null ? null : from.get("Sampler"))
+                .numImages(pickInt("--num-images", o.numImages, from, "Batch size"))
+                .eta(pickDouble("--eta", o.eta, from, "Eta"))
+                .clipSkip(given("--clip-skip") || from == null || from.get("Clip skip") == null ? o.clipSkip
+                        : Integer.parseInt(from.get("Clip skip")) - 1)
+                .longPrompts(o.longPromptMode());
+        long seed = o.seed != null ? o.seed
+                : from != null && from.get("Seed") != null ? parseLong(from.get("Seed"), "Seed")
+                : new SecureRandom().nextInt() & 0x7fffffffL;
+        b.seed(seed);
+        int w = o.width;
+        int h = o.height;
+        if (from != null && from.get("Size") != null && !given("--width") && !given("--height")) {
+            String[] wh = from.get("Size").split("x");
+            w = Integer.parseInt(wh[0].trim());
+            h = Integer.parseInt(wh[1].trim());
+        }
+        b.size(w, h);
+        configure(b, from);
+        return b.build();
+    }
+
+    boolean given(String option) {
+        return spec.commandLine().getParseResult().hasMatchedOption(option);
+    }
+
+    private String pick(String option, String value, String fromValue) {
+        return given(option) || fromValue == null ? value : fromValue;
+    }
+
+    private int pickInt(String option, int value, PngParameters from, String key) {
+        if (given(option) || from == null || from.get(key) == null) return value;
+        return (int) parseLong(from.get(key), key);
+    }
+
+    double pickDouble(String option, double value, PngParameters from, String key) {
+        if (given(option) || from == null || from.get(key) == null) return value;
+        try {
+            return Double.parseDouble(from.get(key));
+        } catch (NumberFormatException e) {
+            throw new JDiffusionException("the image's parameters have an unreadable " + key + ": " + from.get(key));
+        }
+    }
+
+    private static long parseLong(String s, String key) {
+        try {
+            return Long.parseLong(s.trim());
+        } catch (NumberFormatException e) {
+            throw new JDiffusionException("the image's parameters have an unreadable " + key + ": " + s);
+        }
+    }
+
+    private static PngParameters readParameters(Path png) {
+        String text = PngWriter.readText(png, "parameters");
+        if (text == null) throw new JDiffusionException(png + " carries no generation parameters to regenerate from");
+        return PngParameters.parse(text);
+    }
+
+    /** Fails before any work when an output cannot be written. */
+    private void checkOutputs(int images) {
+        if (o.out != null && images > 1 && Files.isRegularFile(o.out)) {
+            throw new JDiffusionException("--out " + o.out + " is a file, but " + images + " images need a folder");
+        }
+        if (o.saveLatents != null && !o.saveLatents.toString().endsWith(".safetensors")) {
+            throw new JDiffusionException("--save-latents must name a .safetensors file, not " + o.saveLatents);
+        }
+    }
+
+    private List<Path> write(GenerationResult r, GenerationRequest request) {
+        List<Path> paths = outputPaths(r.images().size(), request.seed());
+        List<Path> written = new ArrayList<>();
+        if (o.from != null && request.numImages() > 1 && o.from != null) {
+            // --from of one image of a batch: write that one only
+            PngParameters from = readParameters(o.from);
+            String pos = from.get("Batch pos");
+            if (pos != null && !given("--num-images")) {
+                int i = Integer.parseInt(pos.trim());
+                Path p = o.out != null && !Files.isDirectory(o.out) ? o.out : paths.get(i);
+                PngWriter.write(p, r.images().get(i), "parameters", r.parameters().get(i).format());
+                written.add(p);
+                saveLatents(r);
+                return written;
+            }
+        }
+        for (int i = 0; i < r.images().size(); i++) {
+            BufferedImage img = r.images().get(i);
+            PngWriter.write(paths.get(i), img, "parameters", r.parameters().get(i).format());
+            written.add(paths.get(i));
+        }
+        saveLatents(r);
+        return written;
+    }
+
+    private void saveLatents(GenerationResult r) {
+        if (o.saveLatents == null) return;
+        Map<String, Tensor> t = new LinkedHashMap<>();
+        t.put("initial_latents", r.initialLatents());
+        t.put("final_latents", r.finalLatents());
+        SafetensorsWriter.write(o.saveLatents, t, Map.of("format", "pt"));
+    }
+
+    private List<Path> outputPaths(int n, long seed) {
+        List<Path> paths = new ArrayList<>();
+        boolean folder = o.out != null && (Files.isDirectory(o.out) || n > 1 && !o.out.toString().endsWith(".png"));
+        for (int i = 0; i < n; i++) {
+            String name = verb() + "-" + seed + (n > 1 ? "-" + (i + 1) : "") + ".png";
+            if (o.out == null) {
+                paths.add(Path.of(name));
+            } else if (folder) {
+                paths.add(o.out.resolve(name));
+            } else if (n == 1) {
+                paths.add(o.out);
+            } else {
+                String base = o.out.toString().substring(0, o.out.toString().length() - 4);
+                paths.add(Path.of(base + "-" + (i + 1) + ".png"));
+            }
+        }
+        return paths;
+    }
+
+    /** Ctrl-C once: stop at the next step and write nothing. Twice: leave at once. */
+    private static void installInterruptHandler(AtomicBoolean stop) {
+        try {
+            Signal.handle(new Signal("INT"), sig -> {
+                if (stop.getAndSet(true)) Runtime.getRuntime().halt(130);
+                System.err.println("\nstopping after this step (Ctrl-C again to quit at once)");
+            });
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            // no signals here (e.g. some embedded JVMs): Ctrl-C ends the process as usual
+        }
+    }
+
+    static BufferedImage image(Path p) {
+        return Images.read(p);
+    }
+}

@@ -1,0 +1,84 @@
+package jdiffusion.cli;
+
+import java.nio.file.Path;
+import jdiffusion.prompts.LongPromptMode;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** The options txt2img, img2img and inpaint share (diffusers' names, spelled as CLI options). */
+final class GenerationOptions {
+    @Option(names = "--model", paramLabel = "DIR|ORG/NAME",
+            description = "A diffusers folder or a Hub repo id in the local cache (default: the embedded tiny model).")
+    String model;
+
+    @Option(names = "--prompt", description = "What to draw.")
+    String prompt;
+
+    @Parameters(arity = "0..1", paramLabel = "PROMPT", description = "The prompt (instead of --prompt).")
+    String positionalPrompt;
+
+    @Option(names = "--negative-prompt", description = "What to steer away from (used when guidance > 1).")
+    String negativePrompt = "";
+
+    @Option(names = "--seed", description = "Random seed; the same seed gives diffusers' image (default: random).")
+    Long seed;
+
+    @Option(names = "--steps", description = "Denoising steps (default: ${DEFAULT-VALUE}).")
+    int steps = 50;
+
+    @Option(names = {"--guidance-scale", "--cfg-scale"}, description = "Classifier-free guidance; <= 1 turns it off (default: ${DEFAULT-VALUE}).")
+    double guidanceScale = 7.5;
+
+    @Option(names = "--sampler", paramLabel = "NAME",
+            description = "A1111 sampler or diffusers scheduler name (default: the model's); see `jdiffusion samplers`.")
+    String sampler;
+
+    @Option(names = "--width", description = "Pixels, a multiple of 8 (default: the model's size).")
+    int width;
+
+    @Option(names = "--height", description = "Pixels, a multiple of 8 (default: the model's size).")
+    int height;
+
+    @Option(names = "--num-images", description = "Images per prompt (default: ${DEFAULT-VALUE}).")
+    int numImages = 1;
+
+    @Option(names = "--eta", description = "DDIM eta (default: ${DEFAULT-VALUE}).")
+    double eta;
+
+    @Option(names = "--clip-skip", description = "Text-encoder layers to skip, diffusers' count: 1 = penultimate (A1111 'Clip skip 2').")
+    int clipSkip;
+
+    @Option(names = "--long-prompts", paramLabel = "truncate|chunk",
+            description = "truncate: diffusers (cut at 77 tokens); chunk: AUTOMATIC1111 (75-token chunks, (word:1.2) emphasis). Default: ${DEFAULT-VALUE}.")
+    String longPrompts = "truncate";
+
+    @Option(names = "--out", paramLabel = "FILE|DIR", description = "Output PNG, or a folder for numbered images.")
+    Path out;
+
+    @Option(names = "--save-latents", paramLabel = "FILE.safetensors",
+            description = "Also write initial_latents and final_latents (float32, final not divided by the VAE scaling factor).")
+    Path saveLatents;
+
+    @Option(names = "--from", paramLabel = "IMAGE.png", description = "Take the generation parameters from a PNG that jdiffusion (or A1111) wrote; options given here override them.")
+    Path from;
+
+    @Option(names = "--dtype", description = "Compute dtype: fp32 (exact), bf16 (CPU), fp16 (CUDA). Default: ${DEFAULT-VALUE}.")
+    String dtype = "fp32";
+
+    @Option(names = "--device", description = "cpu or cuda (default: ${DEFAULT-VALUE}).")
+    String device = "cpu";
+
+    @Option(names = "--variant", description = "Weights variant to load, e.g. fp16.")
+    String variant;
+
+    @Option(names = "--quiet", description = "No progress bar.")
+    boolean quiet;
+
+    LongPromptMode longPromptMode() {
+        return switch (longPrompts.toLowerCase(java.util.Locale.ROOT)) {
+            case "truncate" -> LongPromptMode.TRUNCATE;
+            case "chunk" -> LongPromptMode.CHUNK;
+            default -> throw new jdiffusion.JDiffusionException("--long-prompts must be truncate or chunk, not " + longPrompts);
+        };
+    }
+}
