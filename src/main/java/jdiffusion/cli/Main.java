@@ -16,6 +16,7 @@ import picocli.CommandLine.Command;
                 TokenizeCommand.class,
                 SamplersCommand.class,
                 ConvertCommand.class,
+                CreateRandomCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec

@@ -48,9 +48,13 @@ public final class RandomInit {
         }
     }
 
-    /** GroupNorm/LayerNorm modules, by diffusers' attribute names (norm1, group_norm, conv_norm_out, ...). */
+    /**
+     * GroupNorm/LayerNorm modules, by diffusers' and transformers' attribute names (norm1,
+     * group_norm, conv_norm_out; CLIP's layer_norm1, final_layer_norm).
+     */
     private static boolean isNorm(String owner) {
         String last = owner.substring(owner.lastIndexOf('.') + 1);
-        return last.startsWith("norm") || last.endsWith("_norm") || last.equals("conv_norm_out");
+        return last.startsWith("norm") || last.endsWith("_norm") || last.equals("conv_norm_out")
+                || last.startsWith("layer_norm");
     }
 }
