@@ -17,6 +17,7 @@ import picocli.CommandLine.Command;
                 SamplersCommand.class,
                 ConvertCommand.class,
                 CreateRandomCommand.class,
+                BenchCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec

@@ -92,13 +92,25 @@ public final class Attention extends JavaModule {
         Tensor k = splitHeads(toK.forward(source));
         Tensor v = splitHeads(toV.forward(source));
         // 4. attention, heads merged back: [B, heads, N, d] -> [B, N, heads*d]
-        Tensor out = torch.scaled_dot_product_attention(q, k, v);
+        Tensor out = product(q, k, v);
         out = out.transpose(1, 2).reshape(b, -1, heads * q.size(3));
         out = toOut0.forward(out);
         // 5. back to an image, residual and rescale as the VAE block wants
         if (image) out = out.transpose(-1, -2).reshape(b, c, h, w); // [B, H*W, C] -> [B, C, H, W]
         if (residualConnection) out = out.add(residual);
         return rescaleOutputFactor == 1.0 ? out : Functional.div(out, rescaleOutputFactor);
+    }
+
+    /**
+     * SDPA on [B, heads, N, d] x [B, heads, M, d]: two matmuls of 2*B*heads*N*M*d FLOPs each, as
+     * an {@link OpObserver} counts them.
+     */
+    private static Tensor product(Tensor q, Tensor k, Tensor v) {
+        if (!OpObserver.active()) return torch.scaled_dot_product_attention(q, k, v);
+        long b = q.size(0), h = q.size(1), n = q.size(2), m = k.size(2);
+        long flops = 2 * b * h * n * m * (q.size(3) + v.size(3));
+        return OpObserver.run(OpKind.ATTENTION, flops, q, new long[] {b, h, n, v.size(3)},
+                () -> torch.scaled_dot_product_attention(q, k, v));
     }
 
     /** [B, N, heads*d] -> [B, heads, N, d]. */

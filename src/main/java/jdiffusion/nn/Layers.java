@@ -10,11 +10,16 @@ import org.bytedeco.pytorch.LayerNormOptions;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.LinearOptions;
 import org.bytedeco.pytorch.LongVector;
+import org.bytedeco.pytorch.Tensor;
 
 /**
  * Factories for the libtorch layers diffusers builds with {@code nn.Conv2d}, {@code nn.Linear},
  * {@code nn.GroupNorm} and {@code nn.LayerNorm}, keeping the bytedeco option plumbing out of the
  * blocks. Parameters are randomly initialised by libtorch; loading overwrites them.
+ *
+ * <p>The layers are libtorch's, subclassed only to report each call to an {@link OpObserver}
+ * (FLOP counting, time per kind of op); without an observer they are libtorch's forward plus one
+ * check.
  */
 public final class Layers {
     private Layers() {}
@@ -24,14 +29,14 @@ public final class Layers {
         Conv2dOptions options = new Conv2dOptions(in, out, new LongPointer(kernel, kernel));
         options.stride().put(0, stride).put(1, stride);
         options.padding().put(new LongPointer(padding, padding));
-        return new Conv2dImpl(options);
+        return new Conv2d(options, in, out, kernel, stride, padding);
     }
 
     /** {@code nn.Linear(in, out, bias=bias)}. */
     public static LinearImpl linear(long in, long out, boolean bias) {
         LinearOptions options = new LinearOptions(in, out);
         options.bias().put(bias);
-        return new LinearImpl(options);
+        return new Linear(options, in, out);
     }
 
     /** {@code nn.GroupNorm(num_groups, num_channels, eps=eps, affine=True)}. */
@@ -39,7 +44,7 @@ public final class Layers {
         GroupNormOptions options = new GroupNormOptions(groups, channels);
         options.eps().put(eps);
         options.affine().put(true);
-        return new GroupNormImpl(options);
+        return new GroupNorm(options);
     }
 
     /** {@code nn.LayerNorm(dim, eps=eps, elementwise_affine=True)}. */
@@ -48,6 +53,74 @@ public final class Layers {
         LayerNormOptions options = new LayerNormOptions(new LongVector(new long[] {dim}));
         options.eps().put(eps);
         options.elementwise_affine().put(true);
-        return new LayerNormImpl(options);
+        return new LayerNorm(options);
+    }
+
+    /** nn.Conv2d, square kernel, no dilation or groups: FLOPs 2*Cout*Cin*k*k*Hout*Wout per sample. */
+    private static final class Conv2d extends Conv2dImpl {
+        private final long in, out, kernel, stride, padding;
+
+        Conv2d(Conv2dOptions options, long in, long out, long kernel, long stride, long padding) {
+            super(options);
+            this.in = in;
+            this.out = out;
+            this.kernel = kernel;
+            this.stride = stride;
+            this.padding = padding;
+        }
+
+        @Override
+        public Tensor forward(Tensor x) { // [B, in, H, W] -> [B, out, Hout, Wout]
+            if (!OpObserver.active()) return super.forward(x);
+            long b = x.size(0);
+            long h = (x.size(2) + 2 * padding - kernel) / stride + 1;
+            long w = (x.size(3) + 2 * padding - kernel) / stride + 1;
+            long flops = 2 * b * out * in * kernel * kernel * h * w;
+            return OpObserver.run(OpKind.CONVOLUTION, flops, x, new long[] {b, out, h, w}, () -> super.forward(x));
+        }
+    }
+
+    /** nn.Linear: FLOPs 2*in*out per token (every leading dimension is tokens). */
+    private static final class Linear extends LinearImpl {
+        private final long in, out;
+
+        Linear(LinearOptions options, long in, long out) {
+            super(options);
+            this.in = in;
+            this.out = out;
+        }
+
+        @Override
+        public Tensor forward(Tensor x) { // [..., in] -> [..., out]
+            if (!OpObserver.active()) return super.forward(x);
+            long[] shape = x.sizes().vec().get();
+            shape[shape.length - 1] = out;
+            long tokens = x.numel() / in;
+            return OpObserver.run(OpKind.LINEAR, 2 * tokens * in * out, x, shape, () -> super.forward(x));
+        }
+    }
+
+    private static final class GroupNorm extends GroupNormImpl {
+        GroupNorm(GroupNormOptions options) {
+            super(options);
+        }
+
+        @Override
+        public Tensor forward(Tensor x) {
+            if (!OpObserver.active()) return super.forward(x);
+            return OpObserver.run(OpKind.NORMALISATION, 0, x, x.sizes().vec().get(), () -> super.forward(x));
+        }
+    }
+
+    private static final class LayerNorm extends LayerNormImpl {
+        LayerNorm(LayerNormOptions options) {
+            super(options);
+        }
+
+        @Override
+        public Tensor forward(Tensor x) {
+            if (!OpObserver.active()) return super.forward(x);
+            return OpObserver.run(OpKind.NORMALISATION, 0, x, x.sizes().vec().get(), () -> super.forward(x));
+        }
     }
 }

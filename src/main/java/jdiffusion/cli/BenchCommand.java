@@ -1,0 +1,94 @@
+package jdiffusion.cli;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import jdiffusion.JDiffusionException;
+import jdiffusion.bench.BenchReport;
+import jdiffusion.bench.BenchSuite;
+import jdiffusion.io.DType;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code jdiffusion bench}: the CPU speed benchmark of issue 9. */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Time one text-to-image generation per dtype and size (Euler, CFG 7.5, batched UNet call) on a "
+                + "random full-size SD 1.5 (fp16 weights on disk; created on first use): load, text encode, UNet step "
+                + "(median), VAE decode, total, peak memory, FLOPs and GFLOP/s against a probed ceiling, and where "
+                + "the time goes. Progress goes to stderr, the report to stdout.",
+        footer = {"%nExamples:",
+                "  jdiffusion bench                                  (256 and 512, fp32 and bf16: ~10 minutes)",
+                "  jdiffusion bench --size 256 --dtype bf16 --steps 4",
+                "  jdiffusion bench --tiny --json                    (seconds; what the test suite runs)"})
+final class BenchCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--model", paramLabel = "DIR",
+            description = "A diffusers folder (default: a random SD 1.5 with fp16 weights in ~/.cache/jdiffusion).")
+    Path model;
+
+    @Option(names = "--size", split = ",", paramLabel = "PX", description = "Image sides (default: 256,512; --tiny: 64).")
+    List<Integer> sizes;
+
+    @Option(names = "--dtype", split = ",", paramLabel = "fp32|bf16",
+            description = "Compute dtypes (default: fp32,bf16, or fp32 when the CPU has no native bf16).")
+    List<String> dtypes;
+
+    @Option(names = "--steps", defaultValue = "4",
+            description = "Denoising steps per run, at least 3; the step time is the median of all but the first "
+                    + "(default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--threads", description = "libtorch threads (default: the physical cores).")
+    Integer threads;
+
+    @Option(names = "--memory-steps", defaultValue = "0", paramLabel = "N",
+            description = "Also run N steps in one generation and report resident memory after the first and the last.")
+    int memorySteps;
+
+    @Option(names = "--tiny", description = "A tiny random model and small probe shapes: seconds (for tests).")
+    boolean tiny;
+
+    @Option(names = "--json", description = "Print the report as JSON.")
+    boolean json;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (tiny && model != null) throw new JDiffusionException("--tiny makes its own model; leave out --model");
+        if (steps < 3) throw new JDiffusionException("--steps " + steps + ": at least 3 (the step time is a median)");
+        List<Integer> s = sizes != null ? sizes : tiny ? List.of(64) : List.of(256, 512);
+        for (int size : s) {
+            if (size < 64 || size % 64 != 0) {
+                throw new JDiffusionException("--size " + size + ": use multiples of 64 (the UNet halves the latents three times)");
+            }
+        }
+        List<ScalarType> types = new ArrayList<>();
+        for (String d : dtypes != null ? dtypes : defaultDtypes()) {
+            DType t = DType.parseFloat(d);
+            if (t == DType.F16) throw new JDiffusionException("--dtype fp16 computes on CUDA only; on the CPU use fp32 or bf16");
+            types.add(t.scalarType());
+        }
+        int threadCount = threads != null ? threads : BenchSuite.physicalCores();
+        if (threadCount < 1) throw new JDiffusionException("--threads must be at least 1");
+        BenchReport report = new BenchSuite(model, tiny, s, types, steps, threadCount, memorySteps).run(err);
+        if (json) {
+            out.println(report.toJson());
+            out.flush();
+        } else {
+            report.printTable(out);
+        }
+        return report.runs().stream().allMatch(r -> r.finite()) ? 0 : 1;
+    }
+
+    private static List<String> defaultDtypes() {
+        return BenchSuite.cpuHasBf16() ? List.of("fp32", "bf16") : List.of("fp32");
+    }
+}
