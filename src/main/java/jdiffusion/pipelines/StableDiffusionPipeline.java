@@ -207,6 +207,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     Tensor replaced = callback.onStep(i, steps.size(), steps.timestepValue(i), next);
                     if (replaced != null) next = replaced.to(ScalarType.Float);
                     run.attach(next);
+                    // the previous step's latents (attached above one step earlier) are not needed any
+                    // more: free them now, or a long run keeps every step's latents until it ends
+                    if (i > 0) run.detach(latents);
                     latents = next;
                 }
             }
