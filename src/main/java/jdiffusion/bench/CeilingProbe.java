@@ -1,5 +1,6 @@
 package jdiffusion.bench;
 
+import jdiffusion.tensor.NativeThreads;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
@@ -23,9 +24,17 @@ public record CeilingProbe(double matmulFp32, double matmulBf16, double convFp32
     /** GFLOP/s; bf16 figures are NaN when the CPU has no native bf16. {@code tiny}: small shapes, milliseconds. */
     static CeilingProbe measure(boolean bf16, boolean tiny) {
         try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
+            // a lone matmul may use OpenBLAS's threads: the machine's fp32 peak, even though the
+            // models run OpenBLAS single-threaded inside libtorch's threads (see NativeThreads)
+            NativeThreads.setBlasThreads(NativeThreads.computeThreads());
+            double mm32;
+            try {
+                mm32 = matmul(tiny ? 512 : 2048, ScalarType.Float);
+            } finally {
+                NativeThreads.singleThreadedBlas();
+            }
             long n = tiny ? 512 : 2048;
             long b = tiny ? 1 : 2, c = tiny ? 64 : 320, hw = tiny ? 32 : 64;
-            double mm32 = matmul(n, ScalarType.Float);
             double conv32 = conv(b, c, hw, ScalarType.Float, false);
             if (!bf16) return new CeilingProbe(mm32, Double.NaN, conv32, Double.NaN, false);
             double mm16 = matmul(n, ScalarType.BFloat16);

@@ -3,9 +3,8 @@ package jdiffusion.bench;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Set;
+import jdiffusion.tensor.NativeThreads;
 
 /** What the benchmark reports about the CPU: model name, physical cores, bf16 support, load (Linux /proc and /sys). */
 final class Cpu {
@@ -18,23 +17,8 @@ final class Cpu {
         return System.getProperty("os.arch");
     }
 
-    /**
-     * Physical cores among the CPUs this process may use: hyperthread siblings share one core,
-     * and two threads on one core only compete for its vector units.
-     */
     static int physicalCores() {
-        int logical = Runtime.getRuntime().availableProcessors();
-        Set<String> cores = new HashSet<>();
-        for (int cpu = 0; cpu < 4096 && cores.size() < logical; cpu++) {
-            Path siblings = Path.of("/sys/devices/system/cpu/cpu" + cpu + "/topology/thread_siblings_list");
-            if (!Files.exists(siblings)) {
-                if (cpu > 0 && !Files.exists(Path.of("/sys/devices/system/cpu/cpu" + cpu))) break;
-                continue;
-            }
-            List<String> l = lines(siblings);
-            if (!l.isEmpty()) cores.add(l.getFirst().trim());
-        }
-        return cores.isEmpty() ? logical : Math.min(cores.size(), logical);
+        return NativeThreads.physicalCores();
     }
 
     /** AVX-512 BF16 or AMX-BF16: oneDNN then runs bf16 convolutions and matmuls natively. */

@@ -1,6 +1,7 @@
 package jdiffusion.cli;
 
 import jdiffusion.JDiffusionException;
+import jdiffusion.tensor.NativeThreads;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -29,6 +30,9 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
+        // libtorch starts one thread per logical CPU; hyperthread pairs only compete for one core's
+        // vector units. OMP_NUM_THREADS, when set, is the user's choice and wins.
+        if (System.getenv("OMP_NUM_THREADS") == null) NativeThreads.setComputeThreads(NativeThreads.physicalCores());
         System.exit(commandLine().execute(args));
     }
 
