@@ -60,11 +60,13 @@ public final class Transformer2DModel extends JavaModule {
         // 2. transformer blocks
         for (BasicTransformerBlock block : blocks) hidden = block.forward(hidden, context);
         // 3. project out; image again: [B, H*W, inner] -> [B, H, W, inner] -> [B, inner, H, W]
+        //    in the input's layout (for channels-last the permuted tokens already are: no copy)
+        var layout = x.suggest_memory_format();
         if (useLinearProjection) {
             hidden = projOutLinear.forward(hidden);
-            hidden = hidden.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous();
+            hidden = hidden.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous(layout);
         } else {
-            hidden = hidden.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous();
+            hidden = hidden.reshape(b, h, w, -1).permute(0, 3, 1, 2).contiguous(layout);
             hidden = projOutConv.forward(hidden);
         }
         return hidden.add(x);

@@ -6,6 +6,7 @@ import java.util.List;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.ModelFolder;
 import jdiffusion.models.ModelLoading;
+import jdiffusion.nn.ChannelsLast;
 import jdiffusion.nn.Functional;
 import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.Layers;
@@ -45,6 +46,15 @@ public final class UNet2DConditionModel extends JavaModule {
 
     /** A randomly initialised model of {@code config} (float32, CPU); {@link #load} fills in weights. */
     public UNet2DConditionModel(UNet2DConditionConfig config) {
+        this(config, ScalarType.Float);
+    }
+
+    /**
+     * As {@link #UNet2DConditionModel(UNet2DConditionConfig)}, each block converted to {@code dtype}
+     * as soon as it is built: libtorch builds layers in float32, and SD 1.5 whole is 3.4 GB of it,
+     * which was the peak of a bf16 load.
+     */
+    UNet2DConditionModel(UNet2DConditionConfig config, ScalarType dtype) {
         ModelLoading.requireNoPointerScope("UNet2DConditionModel");
         this.config = config;
         List<Integer> channels = config.blockOutChannels();
@@ -59,16 +69,16 @@ public final class UNet2DConditionModel extends JavaModule {
         int in = c0;
         for (int i = 0; i < config.numBlocks(); i++) {
             downBlocks.add(switch (config.downBlockTypes().get(i)) {
-                case UNet2DConditionConfig.CROSS_ATTN_DOWN -> downList.add(new CrossAttnDownBlock2D(config, i, in));
-                default -> downList.add(new DownBlock2D(config, i, in));
+                case UNet2DConditionConfig.CROSS_ATTN_DOWN -> downList.add(ModelLoading.in(dtype, new CrossAttnDownBlock2D(config, i, in)));
+                default -> downList.add(ModelLoading.in(dtype, new DownBlock2D(config, i, in)));
             });
             in = channels.get(i);
         }
-        midBlock = register_module("mid_block", new UNetMidBlock2DCrossAttn(config));
+        midBlock = register_module("mid_block", ModelLoading.in(dtype, new UNetMidBlock2DCrossAttn(config)));
         for (int i = 0; i < config.numBlocks(); i++) {
             upBlocks.add(switch (config.upBlockTypes().get(i)) {
-                case UNet2DConditionConfig.CROSS_ATTN_UP -> upList.add(new CrossAttnUpBlock2D(config, i));
-                default -> upList.add(new UpBlock2D(config, i));
+                case UNet2DConditionConfig.CROSS_ATTN_UP -> upList.add(ModelLoading.in(dtype, new CrossAttnUpBlock2D(config, i)));
+                default -> upList.add(ModelLoading.in(dtype, new UpBlock2D(config, i)));
             });
         }
         convNormOut = register_module("conv_norm_out", Layers.groupNorm(config.normNumGroups(), c0, config.normEps()));
@@ -90,7 +100,7 @@ public final class UNet2DConditionModel extends JavaModule {
     public static UNet2DConditionModel load(Path unetFolder, String variant, ScalarType dtype, Device device) {
         ModelLoading.requireFloatingDtype(dtype, "UNet2DConditionModel");
         List<Path> files = ModelFolder.weightFiles(unetFolder, variant);
-        UNet2DConditionModel model = new UNet2DConditionModel(UNet2DConditionConfig.fromJson(unetFolder.resolve("config.json")));
+        UNet2DConditionModel model = new UNet2DConditionModel(UNet2DConditionConfig.fromJson(unetFolder.resolve("config.json")), dtype);
         ModelLoading.loadWeights(model, files, KeyMap.identity(), dtype, device, "UNet2DConditionModel");
         return model;
     }
@@ -104,7 +114,7 @@ public final class UNet2DConditionModel extends JavaModule {
         UNet2DConditionModel model = new UNet2DConditionModel(config);
         RandomInit.initialize(model, seed);
         model.to(device, dtype, false);
-        model.eval();
+        ModelLoading.prepareForInference(model, device, dtype);
         return model;
     }
 
@@ -125,7 +135,7 @@ public final class UNet2DConditionModel extends JavaModule {
         Tensor weight = convIn.weight();
         checkInputs(sample, timestep, encoderHiddenStates);
         long batch = sample.size(0);
-        sample = sample.to(weight.device(), weight.scalar_type());
+        sample = ChannelsLast.follow(sample.to(weight.device(), weight.scalar_type()), weight);
         Tensor context = encoderHiddenStates.to(weight.device(), weight.scalar_type());
 
         // 0. skip connections decide the upsampled sizes when H or W is not a multiple of 2^upsamplers
@@ -167,7 +177,7 @@ public final class UNet2DConditionModel extends JavaModule {
 
         // 6. post-process
         sample = Functional.silu(convNormOut.forward(sample));
-        return convOut.forward(sample);
+        return convOut.forward(sample).contiguous(); // the caller gets the plain layout whatever ran inside
     }
 
     private void checkInputs(Tensor sample, Tensor timestep, Tensor context) {

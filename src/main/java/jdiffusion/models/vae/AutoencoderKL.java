@@ -5,6 +5,7 @@ import java.util.List;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.ModelFolder;
 import jdiffusion.models.ModelLoading;
+import jdiffusion.nn.ChannelsLast;
 import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.Layers;
 import jdiffusion.nn.RandomInit;
@@ -67,7 +68,7 @@ public final class AutoencoderKL extends JavaModule {
         AutoencoderKL model = new AutoencoderKL(config);
         RandomInit.initialize(model, seed);
         model.to(device, dtype, false);
-        model.eval();
+        ModelLoading.prepareForInference(model, device, dtype);
         return model;
     }
 
@@ -90,9 +91,9 @@ public final class AutoencoderKL extends JavaModule {
             throw new JDiffusionException("VAE encode expects [B, " + config.inChannels() + ", H, W], got "
                     + Tensors.shapeString(image));
         }
-        Tensor moments = encoder.forward(image.to(weight.device(), weight.scalar_type()));
+        Tensor moments = encoder.forward(ChannelsLast.follow(image.to(weight.device(), weight.scalar_type()), weight));
         if (quantConv != null) moments = quantConv.forward(moments);
-        return new DiagonalGaussianDistribution(moments);
+        return new DiagonalGaussianDistribution(moments.contiguous());
     }
 
     /**
@@ -105,9 +106,9 @@ public final class AutoencoderKL extends JavaModule {
             throw new JDiffusionException("VAE decode expects [B, " + config.latentChannels() + ", h, w], got "
                     + Tensors.shapeString(latents));
         }
-        Tensor z = latents.to(weight.device(), weight.scalar_type());
+        Tensor z = ChannelsLast.follow(latents.to(weight.device(), weight.scalar_type()), weight);
         if (postQuantConv != null) z = postQuantConv.forward(z);
-        return decoder.forward(z);
+        return decoder.forward(z).contiguous(); // the caller gets the plain layout whatever ran inside
     }
 
     /** A parameter that tells the model's device and dtype. */
