@@ -284,6 +284,17 @@ public final class SafetensorsFile implements AutoCloseable {
         return torch.from_blob(new MappedPointer(address, info.byteSize()), info.shape(), options);
     }
 
+    /**
+     * Drops {@code name}'s mapped pages from this process's resident memory (madvise DONTNEED on a
+     * read-only mapping: the bytes stay readable and come back from the file if read again).
+     * Pages shared with neighbouring tensors go too; reading those again costs one page fault.
+     */
+    public void evict(String name) {
+        TensorInfo info = info(name);
+        ensureOpen();
+        if (info.byteSize() > 0 && data.isMapped()) data.asSlice(info.begin(), info.byteSize()).unload();
+    }
+
     /** A tensor of its own (one copy), converted to {@code dtype} when that differs from the file's. */
     public Tensor load(String name, ScalarType dtype) {
         Tensor view = view(name);

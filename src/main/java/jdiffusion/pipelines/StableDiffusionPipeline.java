@@ -26,6 +26,7 @@ import jdiffusion.schedulers.Scheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.SchedulerRun;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.NativeMemory;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.javacpp.PointerScope;
@@ -219,7 +220,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                         .add(latents.mul(prepared.legacyMask().neg().add(new Scalar(1.0))));
             }
 
-            // 5. decode
+            // 5. decode, after handing the loop's freed memory back: the decoder's peak comes on top
+            NativeMemory.trim();
             Tensor decoded = vae.decode(latents.div(new Scalar(vae.scalingFactor()))).to(ScalarType.Float);
             List<BufferedImage> images = List.of(Images.fromTensor(decoded));
             if (request.isInpainting() && request.keepUnmasked()) {
@@ -396,5 +398,6 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         textEncoder.close();
         unet.close();
         vae.close();
+        NativeMemory.trim();
     }
 }

@@ -33,6 +33,9 @@ public final class StateDict implements AutoCloseable {
 
         /** The tensor, aliasing the underlying mapping where possible; valid while its file is open. */
         Tensor view();
+
+        /** Lets the OS drop the mapped pages of this tensor once copied (it stays readable). */
+        default void evict() {}
     }
 
     /** A tensor stored in a safetensors file. */
@@ -50,6 +53,11 @@ public final class StateDict implements AutoCloseable {
         @Override
         public Tensor view() {
             return file.view(fileKey);
+        }
+
+        @Override
+        public void evict() {
+            file.evict(fileKey);
         }
     }
 
@@ -139,6 +147,15 @@ public final class StateDict implements AutoCloseable {
         public Tensor view() {
             return transform.apply(base::view);
         }
+    }
+
+    /**
+     * Tells the OS that {@code key}'s bytes will not be read again soon: their mapped pages leave
+     * the resident set (they stay valid and are read again from the file if needed). Called after
+     * each copy while loading, so that a model and its file are never resident whole at once.
+     */
+    public void evict(String key) {
+        source(key).evict();
     }
 
     public Set<String> keys() {

@@ -67,6 +67,7 @@ public final class WeightLoader {
         try (NoGradGuard ignored = new NoGradGuard()) {
             for (Map.Entry<String, Tensor> e : targets.entrySet()) {
                 e.getValue().copy_(weights.view(e.getKey()));
+                weights.evict(e.getKey()); // file pages out of RSS as we go: peak = model, not model + file
             }
         }
     }

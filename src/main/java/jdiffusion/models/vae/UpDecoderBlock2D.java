@@ -2,10 +2,12 @@ package jdiffusion.models.vae;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.UnaryOperator;
 import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.ModuleList;
 import jdiffusion.nn.ResnetBlock2D;
 import jdiffusion.nn.Upsample2D;
+import jdiffusion.tensor.Scopes;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -29,7 +31,9 @@ public final class UpDecoderBlock2D extends JavaModule {
 
     /** x [B, in, H, W] -> [B, out, 2H, 2W] (or H, W in the last block). */
     public Tensor forward(Tensor x) {
-        for (ResnetBlock2D resnet : resnets) x = resnet.forward(x, null);
-        return upsampler == null ? x : upsampler.forward(x, null);
+        List<UnaryOperator<Tensor>> steps = new ArrayList<>();
+        for (ResnetBlock2D resnet : resnets) steps.add(h -> resnet.forward(h, null));
+        if (upsampler != null) steps.add(h -> upsampler.forward(h, null));
+        return Scopes.sequence(x, steps); // one resnet's output alive at a time
     }
 }
