@@ -71,6 +71,9 @@ public record BenchReport(String model, String cpu, int threads, int physicalCor
                     r.vaeFlops().total() / 1e9, r.vaeGflopsPerSecond(),
                     100 * fractionOfCeiling(r.vaeFlops(), r.vaeDecodeSeconds(), r.dtype()), r.finite() ? "yes" : "NO");
         }
+        out.println("Peak RSS after load / after the denoising loop / after the VAE decode: " + String.join("; ",
+                runs.stream().map(r -> String.format(Locale.ROOT, "%s %d: %.2f / %.2f / %.2f GB", r.dtype(), r.size(),
+                        r.peakRssLoadBytes() / 1e9, r.peakRssDenoiseBytes() / 1e9, r.peakRssBytes() / 1e9)).toList()));
         out.println();
         out.println("Where the time goes (seconds per UNet step / per VAE decode):");
         out.println("dtype  size  part  convolution  linear  attention  normalisation  other (elementwise, copies)");

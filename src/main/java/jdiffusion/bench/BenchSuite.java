@@ -11,6 +11,7 @@ import java.util.stream.Stream;
 import jdiffusion.JDiffusionException;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.tensor.NativeThreads;
 import jdiffusion.tensor.Tensors;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -45,7 +46,7 @@ public record BenchSuite(Path model, boolean tiny, List<Integer> sizes, List<Sca
 
     /** Runs everything; progress lines go to {@code log}. */
     public BenchReport run(PrintWriter log) {
-        torch.set_num_threads(threads);
+        NativeThreads.setComputeThreads(threads);
         double[] load0 = Cpu.loadAverage();
         boolean bf16 = Cpu.hasBf16();
         log.printf("Ceiling probe (%s)...%n", tiny ? "tiny shapes" : "2048 matmul, 3x3 conv 320 channels at 64x64");

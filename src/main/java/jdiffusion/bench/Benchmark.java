@@ -7,6 +7,7 @@ import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
 import jdiffusion.prompts.PromptOptions;
 import jdiffusion.schedulers.SchedulerRun;
+import jdiffusion.tensor.NativeMemory;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.javacpp.PointerScope;
@@ -34,15 +35,17 @@ public final class Benchmark {
     /** Loads {@code model} in {@code dtype} and runs one image of size x size with {@code steps} steps. */
     public static BenchRun run(String model, ScalarType dtype, int size, int steps) {
         if (steps < 3) throw new IllegalArgumentException("--steps must be at least 3 (the step time is a median)");
+        NativeMemory.trim(); // what earlier runs in this process freed must not count against this one
         ProcessMemory.resetPeak();
         long loadStart = System.nanoTime();
         try (StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, new PipelineOptions(dtype, Tensors.CPU, null))) {
             double load = seconds(loadStart);
-            return generate(pipe, dtype, size, steps, load);
+            return generate(pipe, dtype, size, steps, load, ProcessMemory.peakResidentBytes());
         }
     }
 
-    private static BenchRun generate(StableDiffusionPipeline pipe, ScalarType dtype, int size, int steps, double load) {
+    private static BenchRun generate(StableDiffusionPipeline pipe, ScalarType dtype, int size, int steps, double load,
+                                     long peakAfterLoad) {
         int f = pipe.vaeScaleFactor();
         long h = size / f, w = size / f;
         try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
@@ -68,10 +71,12 @@ public final class Benchmark {
                 }
             }
             double loop = stepTimes.stream().mapToDouble(Double::doubleValue).sum();
+            long peakAfterLoop = ProcessMemory.peakResidentBytes();
 
-            // 3. decode
+            // 3. decode (as the pipeline: freed memory back to the OS first, inside the timed phase)
             OpTally vaeOps = OpTally.timing();
             long d0 = System.nanoTime();
+            NativeMemory.trim();
             Tensor scaled = latents.div(new Scalar(pipe.vae().scalingFactor()));
             Tensor image = vaeOps.observe(() -> pipe.vae().decode(scaled).to(ScalarType.Float));
             double decode = seconds(d0);
@@ -83,7 +88,7 @@ public final class Benchmark {
                     unetFlops.attention() / steps);
             FlopCount vaeFlops = FlopCount.of(vaeOps);
             return new BenchRun(dtypeName(dtype), size, steps, load, text, stepTimes, median, decode,
-                    text + loop + decode, ProcessMemory.peakResidentBytes(), perStep, vaeFlops,
+                    text + loop + decode, ProcessMemory.peakResidentBytes(), peakAfterLoad, peakAfterLoop, perStep, vaeFlops,
                     perStep.total() / median / 1e9, vaeFlops.total() / decode / 1e9,
                     Breakdown.of(unetOps, loop, steps), Breakdown.of(vaeOps, decode, 1), finite);
         }
