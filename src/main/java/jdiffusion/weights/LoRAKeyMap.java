@@ -81,7 +81,7 @@ public final class LoRAKeyMap {
      */
     public static String unsupported(String fileKey) {
         if (fileKey.startsWith("lora_te2_") || fileKey.startsWith("text_encoder_2.")) {
-            return "a second text encoder (an SDXL LoRA; this model is SD 1.x/2.x)";
+            return "a second text encoder (SDXL)";
         }
         if (fileKey.endsWith(".dora_scale") || fileKey.contains("lora_magnitude_vector")) return "DoRA";
         if (fileKey.contains(".hada_")) return "LyCORIS LoHa";
