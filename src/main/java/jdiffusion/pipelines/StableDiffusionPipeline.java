@@ -251,14 +251,22 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         }
         PromptOptions options = (r.longPrompts() == LongPromptMode.CHUNK ? PromptOptions.A1111 : PromptOptions.DIFFUSERS)
                 .withClipSkip(r.clipSkip());
-        if (!r.usesGuidance()) {
-            PromptEmbeds e = promptEncoder.encode(extra.prompt(), options);
-            if (e.truncated()) warnings.add(e.truncationWarning());
-            return e.embeds();
+        PromptEmbeds prompt;
+        Tensor states;
+        if (r.usesGuidance()) {
+            PromptEmbedsPair pair = promptEncoder.encodePair(extra.prompt(), r.negativePrompt(), options);
+            prompt = pair.prompt();
+            states = pair.guidanceBatch();
+        } else {
+            prompt = promptEncoder.encode(extra.prompt(), options);
+            states = prompt.embeds();
         }
-        PromptEmbedsPair pair = promptEncoder.encodePair(extra.prompt(), r.negativePrompt(), options);
-        if (pair.prompt().truncated()) warnings.add(pair.prompt().truncationWarning());
-        return pair.guidanceBatch();
+        if (prompt.truncated()) warnings.add(prompt.truncationWarning());
+        if (prompt.chunks() > 1) {
+            warnings.add("the prompt (" + prompt.tokenCount() + " tokens) was encoded in " + prompt.chunks()
+                    + " chunks of 75 tokens, AUTOMATIC1111 style");
+        }
+        return states;
     }
 
     /**
