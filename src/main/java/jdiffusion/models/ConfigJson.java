@@ -180,6 +180,7 @@ public final class ConfigJson {
      */
     public void requireDefaults(Map<String, Object> defaults, String className) {
         for (Map.Entry<String, Object> e : defaults.entrySet()) {
+            if (!root.has(e.getKey())) continue; // absent: diffusers uses the default
             JsonNode n = get(e.getKey());
             Object want = e.getValue();
             Object have = n == null ? null : n.isBoolean() ? (Object) n.asBoolean()

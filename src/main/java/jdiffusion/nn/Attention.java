@@ -1,5 +1,6 @@
 package jdiffusion.nn;
 
+import jdiffusion.tensor.Scopes;
 import org.bytedeco.pytorch.GroupNormImpl;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.Tensor;
@@ -73,6 +74,10 @@ public final class Attention extends JavaModule {
      * self-attention -> same shape as hidden.
      */
     public Tensor forward(Tensor hidden, Tensor context) {
+        return Scopes.keep(() -> compute(hidden, context));
+    }
+
+    private Tensor compute(Tensor hidden, Tensor context) {
         // 1. flatten images: [B, C, H, W] -> [B, H*W, C]
         Tensor residual = hidden;
         boolean image = hidden.dim() == 4;

@@ -1,5 +1,6 @@
 package jdiffusion.nn;
 
+import jdiffusion.tensor.Scopes;
 import org.bytedeco.pytorch.LayerNormImpl;
 import org.bytedeco.pytorch.Tensor;
 
@@ -28,8 +29,9 @@ public final class BasicTransformerBlock extends JavaModule {
 
     /** x [B, N, dim], context [B, M, crossDim] -> [B, N, dim]. */
     public Tensor forward(Tensor x, Tensor context) {
-        x = attn1.forward(norm1.forward(x), null).add(x);
-        x = attn2.forward(norm2.forward(x), context).add(x);
-        return ff.forward(norm3.forward(x)).add(x);
+        Tensor x0 = x; // each branch in its own scope: its temporaries go before the next starts
+        Tensor x1 = Scopes.keep(() -> attn1.forward(norm1.forward(x0), null).add(x0));
+        Tensor x2 = Scopes.keep(() -> attn2.forward(norm2.forward(x1), context).add(x1));
+        return Scopes.keep(() -> ff.forward(norm3.forward(x2)).add(x2));
     }
 }

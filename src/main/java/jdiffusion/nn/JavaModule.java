@@ -13,6 +13,9 @@ import org.bytedeco.pytorch.Module;
  * the child natively, but if the Java object is garbage-collected, the next {@code eval()} or
  * {@code to(...)} on the root dereferences a dead callback target (NullPointerException in native
  * code). Registering through here pins every child for as long as the root is reachable.
+ *
+ * <p>{@link #close} releases the whole tree at once (the Java handles of the children would
+ * otherwise keep the native parameters alive until they are collected).
  */
 public abstract class JavaModule extends Module {
     private final List<Module> children = new ArrayList<>();
@@ -21,5 +24,13 @@ public abstract class JavaModule extends Module {
     public <M extends Module> M register_module(String name, M child) {
         children.add(child);
         return super.register_module(name, child);
+    }
+
+    /** Releases this module and every registered child; the model is unusable afterwards. */
+    @Override
+    public void close() {
+        for (Module child : children) child.close();
+        children.clear();
+        super.close();
     }
 }

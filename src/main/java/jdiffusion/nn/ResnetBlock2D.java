@@ -1,5 +1,6 @@
 package jdiffusion.nn;
 
+import jdiffusion.tensor.Scopes;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.GroupNormImpl;
 import org.bytedeco.pytorch.LinearImpl;
@@ -39,6 +40,10 @@ public final class ResnetBlock2D extends JavaModule {
 
     /** x [B, in, H, W], temb [B, temb] or null -> [B, out, H, W]. */
     public Tensor forward(Tensor x, Tensor temb) {
+        return Scopes.keep(() -> compute(x, temb));
+    }
+
+    private Tensor compute(Tensor x, Tensor temb) {
         Tensor h = conv1.forward(Functional.silu(norm1.forward(x)));
         if (timeEmbProj != null && temb != null) {
             // [B, out] -> [B, out, 1, 1], broadcast over the pixels

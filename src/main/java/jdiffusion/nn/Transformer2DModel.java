@@ -2,6 +2,7 @@ package jdiffusion.nn;
 
 import java.util.ArrayList;
 import java.util.List;
+import jdiffusion.tensor.Scopes;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.GroupNormImpl;
 import org.bytedeco.pytorch.LinearImpl;
@@ -43,6 +44,10 @@ public final class Transformer2DModel extends JavaModule {
 
     /** x [B, C, H, W], context [B, M, crossDim] -> [B, C, H, W]. */
     public Tensor forward(Tensor x, Tensor context) {
+        return Scopes.keep(() -> compute(x, context));
+    }
+
+    private Tensor compute(Tensor x, Tensor context) {
         long b = x.size(0), h = x.size(2), w = x.size(3);
         // 1. norm and project in; tokens: [B, inner, H, W] -> [B, H, W, inner] -> [B, H*W, inner]
         Tensor hidden = norm.forward(x);

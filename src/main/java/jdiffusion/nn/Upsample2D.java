@@ -1,5 +1,6 @@
 package jdiffusion.nn;
 
+import jdiffusion.tensor.Scopes;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.Tensor;
 
@@ -25,6 +26,6 @@ public final class Upsample2D extends JavaModule {
     public Tensor forward(Tensor x, long[] outputSize) {
         long h = outputSize == null ? 2 * x.size(2) : outputSize[0];
         long w = outputSize == null ? 2 * x.size(3) : outputSize[1];
-        return conv.forward(Functional.upsampleNearest(x, h, w));
+        return Scopes.keep(() -> conv.forward(Functional.upsampleNearest(x, h, w))); // drops the 4x copy at once
     }
 }

@@ -396,14 +396,22 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private Tensor encodePrompts(GenerationRequest r, String prompt, List<String> warnings) {
         PromptOptions options = (r.longPrompts() == LongPromptMode.CHUNK ? PromptOptions.A1111 : PromptOptions.DIFFUSERS)
                 .withClipSkip(r.clipSkip());
-        if (!r.usesGuidance()) {
-            PromptEmbeds e = promptEncoder.encode(prompt, options);
-            if (e.truncated()) warnings.add(e.truncationWarning());
-            return e.embeds();
+        PromptEmbeds encoded;
+        Tensor states;
+        if (r.usesGuidance()) {
+            PromptEmbedsPair pair = promptEncoder.encodePair(prompt, r.negativePrompt(), options);
+            encoded = pair.prompt();
+            states = pair.guidanceBatch();
+        } else {
+            encoded = promptEncoder.encode(prompt, options);
+            states = encoded.embeds();
         }
-        PromptEmbedsPair pair = promptEncoder.encodePair(prompt, r.negativePrompt(), options);
-        if (pair.prompt().truncated()) warnings.add(pair.prompt().truncationWarning());
-        return pair.guidanceBatch();
+        if (encoded.truncated()) warnings.add(encoded.truncationWarning());
+        if (encoded.chunks() > 1) {
+            warnings.add("the prompt (" + encoded.tokenCount() + " tokens) was encoded in " + encoded.chunks()
+                    + " chunks of 75 tokens, AUTOMATIC1111 style");
+        }
+        return states;
     }
 
     /**

@@ -33,7 +33,9 @@ public final class WeightLoader {
     private static void collect(StringTensorDict dict, Map<String, Tensor> out) {
         StringTensorDictItemVector items = dict.items();
         for (long i = 0; i < items.size(); i++) {
-            out.put(items.get(i).key().getString(), items.get(i).value());
+            // value() is a reference into `items`, freed once `items` is collected: take an owning
+            // handle (C++ copy constructor, same TensorImpl) so callers can keep the tensors.
+            out.put(items.get(i).key().getString(), new Tensor(items.get(i).value()));
         }
     }
 

@@ -3,10 +3,10 @@ package jdiffusion.models.unet;
 import java.util.ArrayList;
 import java.util.List;
 import jdiffusion.nn.Downsample2D;
+import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.ModuleList;
 import jdiffusion.nn.ResnetBlock2D;
 import jdiffusion.nn.Transformer2DModel;
-import jdiffusion.nn.JavaModule;
 import org.bytedeco.pytorch.Tensor;
 
 /**

@@ -3,11 +3,12 @@ package jdiffusion.models.unet;
 import java.util.ArrayList;
 import java.util.List;
 import jdiffusion.nn.Functional;
+import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.ModuleList;
 import jdiffusion.nn.ResnetBlock2D;
 import jdiffusion.nn.Transformer2DModel;
 import jdiffusion.nn.Upsample2D;
-import jdiffusion.nn.JavaModule;
+import jdiffusion.tensor.Scopes;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -48,7 +49,9 @@ public final class CrossAttnUpBlock2D extends JavaModule implements UpBlock {
     public Tensor forward(Tensor hidden, List<Tensor> residuals, Tensor temb, Tensor context, long[] upsampleSize) {
         for (int j = 0; j < resnets.size(); j++) {
             Tensor skip = residuals.get(residuals.size() - 1 - j); // the most recent skip first
-            hidden = resnets.get(j).forward(Functional.cat(hidden, skip, 1), temb); // concat on channels
+            Tensor in = hidden;
+            ResnetBlock2D resnet = resnets.get(j);
+            hidden = Scopes.keep(() -> resnet.forward(Functional.cat(in, skip, 1), temb)); // concat on channels
             hidden = attentions.get(j).forward(hidden, context);
         }
         return upsampler == null ? hidden : upsampler.forward(hidden, upsampleSize);

@@ -17,8 +17,13 @@ import jdiffusion.models.ConfigJson;
  * time embeddings, dual cross-attention, ...) must keep their defaults: {@link #fromJson} says so
  * rather than build a model that silently computes something else.
  *
- * @param attentionHeadDim despite its name, the number of attention heads per down block; see
- *                         {@link #attentionHeads(int)}
+ * @param attentionHeadDim     despite its name, the number of attention heads per down block; see
+ *                             {@link #attentionHeads(int)}
+ * @param upcastAttention      float32 attention scores in fp16/bf16 (SD 2.1); the fused attention
+ *                             always accumulates in float32, so it changes nothing here
+ * @param resnetOutScaleFactor read but unused, as in diffusers: the four SD block types do not take it
+ * @param dropout              training only; identity at inference
+ * @param sampleSize           the latent size the model was trained at (64 for SD 1.5); informative
  */
 public record UNet2DConditionConfig(
         Integer sampleSize,
@@ -125,6 +130,31 @@ public record UNet2DConditionConfig(
 
     public int numBlocks() {
         return downBlockTypes.size();
+    }
+
+    /** runwayml/stable-diffusion-v1-5 {@code unet/config.json}: 859,520,964 parameters. */
+    public static UNet2DConditionConfig stableDiffusion15() {
+        return stableDiffusion(4, 768, List.of(8, 8, 8, 8), false, false, 64);
+    }
+
+    /** stabilityai/stable-diffusion-2-1 {@code unet/config.json} (768 px, v-prediction). */
+    public static UNet2DConditionConfig stableDiffusion21() {
+        return stableDiffusion(4, 1024, List.of(5, 10, 20, 20), true, true, 96);
+    }
+
+    /** stabilityai/stable-diffusion-2-inpainting {@code unet/config.json}: 9 input channels. */
+    public static UNet2DConditionConfig stableDiffusion2Inpainting() {
+        return stableDiffusion(9, 1024, List.of(5, 10, 20, 20), true, false, 64);
+    }
+
+    /** The SD 1.x/2.x UNet: four blocks 320/640/1280/1280, two layers each, 32 groups. */
+    private static UNet2DConditionConfig stableDiffusion(int inChannels, int crossAttentionDim, List<Integer> heads,
+                                                         boolean linearProjection, boolean upcast, int sampleSize) {
+        return new UNet2DConditionConfig(sampleSize, inChannels, 4, false, true, 0,
+                List.of(CROSS_ATTN_DOWN, CROSS_ATTN_DOWN, CROSS_ATTN_DOWN, DOWN), MID_CROSS_ATTN,
+                List.of(UP, CROSS_ATTN_UP, CROSS_ATTN_UP, CROSS_ATTN_UP), List.of(320, 640, 1280, 1280),
+                List.of(2, 2, 2, 2), 1, 1.0, 0.0, "silu", 32, 1e-5, List.of(crossAttentionDim, crossAttentionDim,
+                crossAttentionDim, crossAttentionDim), List.of(1, 1, 1, 1), heads, linearProjection, upcast, 1.0, 3, 3, null);
     }
 
     /** Reads and validates {@code file}; every error names the file and the key. */

@@ -7,6 +7,7 @@ import jdiffusion.io.ModelFolder;
 import jdiffusion.models.ModelLoading;
 import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.Layers;
+import jdiffusion.nn.RandomInit;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.KeyMap;
 import org.bytedeco.pytorch.Conv2dImpl;
@@ -58,6 +59,16 @@ public final class AutoencoderKL extends JavaModule {
         List<Path> files = ModelFolder.weightFiles(vaeFolder, variant);
         AutoencoderKL model = new AutoencoderKL(AutoencoderKLConfig.fromJson(vaeFolder.resolve("config.json")));
         ModelLoading.loadWeights(model, files, KeyMap.diffusersLegacyAttention(), dtype, device, "AutoencoderKL");
+        return model;
+    }
+
+    /** A model of {@code config} with seeded random weights ({@link RandomInit}), for tests and benchmarks. */
+    public static AutoencoderKL createRandom(AutoencoderKLConfig config, long seed, ScalarType dtype, Device device) {
+        ModelLoading.requireFloatingDtype(dtype, "AutoencoderKL");
+        AutoencoderKL model = new AutoencoderKL(config);
+        RandomInit.initialize(model, seed);
+        model.to(device, dtype, false);
+        model.eval();
         return model;
     }
 

@@ -68,6 +68,13 @@ public record AutoencoderKLConfig(
         return 1 << (blockOutChannels.size() - 1);
     }
 
+    /** The SD 1.x/2.x VAE ({@code vae/config.json} of stable-diffusion-v1-5 and -2-1): 83,653,863 parameters. */
+    public static AutoencoderKLConfig stableDiffusion() {
+        return new AutoencoderKLConfig(3, 3, List.of(DOWN_ENCODER, DOWN_ENCODER, DOWN_ENCODER, DOWN_ENCODER),
+                List.of(UP_DECODER, UP_DECODER, UP_DECODER, UP_DECODER), List.of(128, 256, 512, 512), 2, "silu", 4, 32,
+                512, 0.18215, null, null, null, true, true, true, true);
+    }
+
     /** Reads and validates {@code file}; every error names the file and the key. */
     public static AutoencoderKLConfig fromJson(Path file) {
         ConfigJson c = ConfigJson.read(file, "AutoencoderKL");

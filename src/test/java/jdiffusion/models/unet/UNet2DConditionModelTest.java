@@ -13,6 +13,7 @@ import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -87,13 +88,23 @@ class UNet2DConditionModelTest {
         assertEquals(ScalarType.Double.value, WeightLoader.namedTensors(unet).get("conv_in.weight").scalar_type().value);
     }
 
+    /** 15x17 latents are not multiples of 2^upsamplers: the up path takes the skip connections' sizes. */
+    @Test
+    void oddLatentSizes() {
+        UNet2DConditionModel unet = model("models/sd1-tiny-pipeline/unet", ScalarType.Float);
+        try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
+            Tensor out = unet.forward(torch.randn(1, 4, 15, 17), Tensors.fromLongs(new long[] {1}), torch.randn(1, 77, 32));
+            assertEquals("[1, 4, 15, 17]", Tensors.shapeString(out));
+        }
+    }
+
     @Test
     void loadsTheSd2PipelineUnet() {
         // two blocks, layers_per_block 1, heads [2, 4]: a second shape of the up-path bookkeeping
         UNet2DConditionModel unet = UNet2DConditionModel.load(Golden.model("sd2-tiny-pipeline/unet"), ScalarType.Float, Tensors.CPU);
         try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
-            Tensor out = unet.forward(org.bytedeco.pytorch.global.torch.randn(2, 4, 16, 24),
-                    Tensors.fromLongs(new long[] {500}), org.bytedeco.pytorch.global.torch.randn(2, 77, 32));
+            Tensor out = unet.forward(torch.randn(2, 4, 16, 24),
+                    Tensors.fromLongs(new long[] {500}), torch.randn(2, 77, 32));
             assertEquals("[2, 4, 16, 24]", Tensors.shapeString(out));
         }
     }
