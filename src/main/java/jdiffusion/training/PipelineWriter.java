@@ -55,6 +55,28 @@ public final class PipelineWriter {
         for (String key : new String[] {"layers_per_block", "cross_attention_dim", "transformer_layers_per_block"}) {
             collapse(c, key);
         }
+        // save_pretrained writes every constructor argument; these select features the record
+        // leaves out, at diffusers' defaults (the loader insists on them)
+        c.putNull("addition_embed_type");
+        c.putNull("addition_time_embed_dim");
+        c.putNull("class_embed_type");
+        c.put("class_embeddings_concat", false);
+        c.putNull("num_class_embeds");
+        c.putNull("projection_class_embeddings_input_dim");
+        c.putNull("encoder_hid_dim");
+        c.putNull("encoder_hid_dim_type");
+        c.put("time_embedding_type", "positional");
+        c.putNull("time_embedding_act_fn");
+        c.putNull("timestep_post_act");
+        c.putNull("time_cond_proj_dim");
+        c.put("resnet_time_scale_shift", "default");
+        c.put("resnet_skip_time_act", false);
+        c.put("dual_cross_attention", false);
+        c.put("only_cross_attention", false);
+        c.put("attention_type", "default");
+        c.putNull("cross_attention_norm");
+        c.putNull("reverse_transformer_layers_per_block");
+        c.putNull("num_attention_heads");
         writeConfig(dir, "UNet2DConditionModel", c);
         writeWeights(dir.resolve("diffusion_pytorch_model.safetensors"), unet, dtype);
     }

@@ -221,7 +221,7 @@ public final class TinyShapesRecipe {
                     }
                 }
             }
-            export(options.out(), unet, vae, textEncoder, tokenizer, options.work().resolve("tokenizer"));
+            export(options.out(), unet, vae, textEncoder);
         } finally {
             unet.close();
             textEncoder.close();
@@ -229,8 +229,7 @@ public final class TinyShapesRecipe {
     }
 
     /** Writes the model folder through a temporary sibling folder, replacing {@code out} when complete. */
-    static void export(Path out, UNet2DConditionModel unet, AutoencoderKL vae, CLIPTextModel textEncoder,
-                       CLIPTokenizer tokenizer, Path tokenizerDir) {
+    public static void export(Path out, UNet2DConditionModel unet, AutoencoderKL vae, CLIPTextModel textEncoder) {
         Path target = out.toAbsolutePath().normalize();
         Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp");
         deleteTree(tmp);
