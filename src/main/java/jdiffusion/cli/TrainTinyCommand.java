@@ -3,6 +3,7 @@ package jdiffusion.cli;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
@@ -29,8 +30,9 @@ final class TrainTinyCommand implements Callable<Integer> {
     @Option(names = "--steps", description = "UNet + text encoder steps (default: the recipe's).")
     Integer steps;
 
-    @Option(names = "--vae-steps", description = "VAE steps (default: the recipe's).")
-    Integer vaeSteps;
+    @Option(names = "--vae-steps", split = ",", paramLabel = "N[,N...]",
+            description = "VAE cosine cycles, each ending at that many steps in all (default: the recipe's, 800,1400).")
+    List<Integer> vaeSteps;
 
     @Option(names = "--batch", description = "UNet batch size (default: the recipe's).")
     Integer batch;
@@ -51,7 +53,7 @@ final class TrainTinyCommand implements Callable<Integer> {
         var d = TinyShapesRecipe.Options.defaults(out, workDir);
         TrainingConfig vae = d.vae().withSeed(seed);
         TrainingConfig unet = d.unet().withSeed(seed + 1);
-        if (vaeSteps != null) vae = vae.withSteps(vaeSteps);
+        List<Integer> vaeCycles = vaeSteps != null ? vaeSteps : d.vaeCycles();
         if (steps != null) unet = unet.withSteps(steps);
         if (bf16) {
             vae = new TrainingConfig(vae.steps(), vae.learningRate(), vae.warmupSteps(), vae.lrSchedule(),
@@ -61,7 +63,7 @@ final class TrainTinyCommand implements Callable<Integer> {
                     unet.gradientAccumulation(), unet.maxGradNorm(), unet.weightDecay(), unet.emaDecay(), true,
                     unet.seed(), unet.checkpointEvery());
         }
-        var options = new TinyShapesRecipe.Options(out, workDir, vae, d.vaeBatch(), unet,
+        var options = new TinyShapesRecipe.Options(out, workDir, vae, vaeCycles, d.vaeBatch(), unet,
                 batch != null ? batch : d.unetBatch(), seed);
         TinyShapesRecipe.train(options, new TinyShapesRecipe.Progress() {
             @Override

@@ -62,16 +62,30 @@ public final class TinyShapesRecipe {
     /** Samples per training scene in the latent cache (each with its own jitter and caption). */
     static final int CACHE_EPOCHS = 4;
 
-    /** What to run; {@code vae} and {@code unet} are the two stages' optimisation settings. */
-    public record Options(Path out, Path work, TrainingConfig vae, int vaeBatch, TrainingConfig unet, int unetBatch,
-                          long seed) {
+    /**
+     * What to run; {@code vae} and {@code unet} are the two stages' optimisation settings.
+     * {@code vaeCycles} are the VAE's cosine cycles, each ending at that many steps in all: the
+     * shipped VAE ran [800, 1400], a warm restart (at 40 % of the peak learning rate) after the
+     * scored reconstructions showed 84 % colour and 56 % shape at step 800 (96 % and 62 % at 1400).
+     */
+    public record Options(Path out, Path work, TrainingConfig vae, List<Integer> vaeCycles, int vaeBatch,
+                          TrainingConfig unet, int unetBatch, long seed) {
+        public Options {
+            vaeCycles = List.copyOf(vaeCycles);
+            for (int i = 1; i < vaeCycles.size(); i++) {
+                if (vaeCycles.get(i) <= vaeCycles.get(i - 1)) {
+                    throw new JDiffusionException("VAE cycles must end at increasing step counts, got " + vaeCycles);
+                }
+            }
+        }
+
         public static Options defaults(Path out, Path work) {
             long seed = 0;
             TrainingConfig vae = new TrainingConfig(800, 5e-4, 30, TrainingConfig.LrSchedule.COSINE, 1, 1.0, 0.0,
                     0, false, seed, 200);
-            TrainingConfig unet = new TrainingConfig(4000, 5e-4, 200, TrainingConfig.LrSchedule.COSINE, 1, 1.0, 1e-2,
+            TrainingConfig unet = new TrainingConfig(2800, 5e-4, 200, TrainingConfig.LrSchedule.COSINE, 1, 1.0, 1e-2,
                     0.999, false, seed + 1, 250);
-            return new Options(out, work, vae, 8, unet, 32, seed);
+            return new Options(out, work, vae, List.of(800, 1400), 8, unet, 32, seed);
         }
     }
 
@@ -163,11 +177,14 @@ public final class TinyShapesRecipe {
         AutoencoderKL vae = newVae(vaeConfig(1.0));
         try {
             Map<String, Tensor> vaeParams = Trainer.parameters(vae, "");
-            try (Trainer trainer = new Trainer(options.vae(), vaeParams, options.work().resolve("vae-checkpoint.safetensors"))) {
-                if (trainer.resume()) progress.message("VAE: resumed at step " + trainer.stepsDone());
-                if (trainer.stepsDone() < options.vae().steps()) {
-                    trainer.run((step, micro, rng) -> vaeLoss(vae, data, options.vaeBatch(), rng),
-                            progress.stage("VAE", options.vae().steps()));
+            for (int cycleEnd : options.vaeCycles()) {
+                TrainingConfig cycle = options.vae().withSteps(cycleEnd);
+                try (Trainer trainer = new Trainer(cycle, vaeParams, options.work().resolve("vae-checkpoint.safetensors"))) {
+                    if (trainer.resume()) progress.message("VAE: resumed at step " + trainer.stepsDone());
+                    if (trainer.stepsDone() < cycleEnd) {
+                        trainer.run((step, micro, rng) -> vaeLoss(vae, data, options.vaeBatch(), rng),
+                                progress.stage("VAE", cycleEnd));
+                    }
                 }
             }
             progress.message("VAE reconstructions of held-out scenes, scored:\n" + reconstructionReport(vae, data, 100).table());
