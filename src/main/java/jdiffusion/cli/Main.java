@@ -16,6 +16,8 @@ import picocli.CommandLine.Command;
                 TokenizeCommand.class,
                 SamplersCommand.class,
                 ConvertCommand.class,
+                TrainTinyCommand.class,
+                EvalTinyCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec
