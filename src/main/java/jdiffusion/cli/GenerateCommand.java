@@ -52,7 +52,8 @@ abstract class GenerateCommand implements Callable<Integer> {
         String model = o.model != null ? o.model : DefaultModel.locate();
         checkOutputs(request.numImages());
 
-        StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, PipelineOptions.of(o.dtype, o.device, o.variant).withVae(o.vae));
+        StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, o.tokenizer,
+                PipelineOptions.of(o.dtype, o.device, o.variant).withVae(o.vae));
         try {
             AtomicBoolean stop = new AtomicBoolean();
             installInterruptHandler(stop);

@@ -14,8 +14,12 @@ import picocli.CommandLine.Parameters;
 /** The options txt2img, img2img and inpaint share (diffusers' names, spelled as CLI options). */
 final class GenerationOptions {
     @Option(names = "--model", paramLabel = "DIR|ORG/NAME",
-            description = "A diffusers folder or a Hub repo id in the local cache (default: the embedded tiny model).")
+            description = "A diffusers folder, a single-file checkpoint (.safetensors/.ckpt, with --tokenizer), or a Hub repo id in the local cache (default: the embedded tiny model).")
     String model;
+
+    @Option(names = "--tokenizer", paramLabel = "DIR",
+            description = "A CLIP tokenizer folder, for a single-file --model (which holds none).")
+    Path tokenizer;
 
     @Option(names = "--prompt", description = "What to draw.")
     String prompt;

@@ -125,6 +125,19 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * set) in place of the model's VAE. Build outside any PointerScope.
      */
     public static StableDiffusionPipeline load(String model, PipelineOptions options) {
+        return load(model, null, options);
+    }
+
+    /**
+     * As {@link #load(String, PipelineOptions)}, where {@code model} may also be a single-file
+     * checkpoint ({@code .safetensors} or {@code .ckpt} in the CompVis/A1111 layout); such a file
+     * holds no tokenizer, so {@code tokenizerDir} names a CLIP tokenizer folder (ignored for folders).
+     */
+    public static StableDiffusionPipeline load(String model, Path tokenizerDir, PipelineOptions options) {
+        Path asFile = Path.of(model);
+        if (java.nio.file.Files.isRegularFile(asFile)) {
+            return SingleFilePipelineLoader.load(asFile, tokenizerDir, options);
+        }
         ModelFolder folder = ModelFolder.resolve(model);
         Path root = folder.root();
         String name = root.getFileName() == null ? model : root.getFileName().toString();
