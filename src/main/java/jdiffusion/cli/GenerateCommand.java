@@ -52,7 +52,8 @@ abstract class GenerateCommand implements Callable<Integer> {
         String model = o.model != null ? o.model : DefaultModel.locate();
         checkOutputs(request.numImages());
 
-        StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, PipelineOptions.of(o.dtype, o.device, o.variant));
+        StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, o.tokenizer,
+                PipelineOptions.of(o.dtype, o.device, o.variant).withVae(o.vae));
         try {
             AtomicBoolean stop = new AtomicBoolean();
             installInterruptHandler(stop);
@@ -105,7 +106,10 @@ abstract class GenerateCommand implements Callable<Integer> {
                 .eta(pickDouble("--eta", o.eta, from, "Eta"))
                 .clipSkip(given("--clip-skip") || from == null || from.get("Clip skip") == null ? o.clipSkip
                         : Integer.parseInt(from.get("Clip skip")) - 1)
-                .longPrompts(o.longPromptMode());
+                .longPrompts(o.longPromptMode())
+                .loras(o.loraSpecs())
+                .loraDir(o.loraDir)
+                .vaeTiling(o.vaeTilingMode());
         long seed = o.seed != null ? o.seed
                 : from != null && from.get("Seed") != null ? parseLong(from.get("Seed"), "Seed")
                 : new SecureRandom().nextInt() & 0x7fffffffL;

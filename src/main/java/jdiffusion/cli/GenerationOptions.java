@@ -1,6 +1,12 @@
 package jdiffusion.cli;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import jdiffusion.JDiffusionException;
+import jdiffusion.lora.LoRASpec;
+import jdiffusion.pipelines.VAETiling;
 import jdiffusion.prompts.LongPromptMode;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -8,8 +14,12 @@ import picocli.CommandLine.Parameters;
 /** The options txt2img, img2img and inpaint share (diffusers' names, spelled as CLI options). */
 final class GenerationOptions {
     @Option(names = "--model", paramLabel = "DIR|ORG/NAME",
-            description = "A diffusers folder or a Hub repo id in the local cache (default: the embedded tiny model).")
+            description = "A diffusers folder, a single-file checkpoint (.safetensors/.ckpt, with --tokenizer), or a Hub repo id in the local cache (default: the embedded tiny model).")
     String model;
+
+    @Option(names = "--tokenizer", paramLabel = "DIR",
+            description = "A CLIP tokenizer folder, for a single-file --model (which holds none).")
+    Path tokenizer;
 
     @Option(names = "--prompt", description = "What to draw.")
     String prompt;
@@ -74,11 +84,58 @@ final class GenerationOptions {
     @Option(names = "--quiet", description = "No progress bar.")
     boolean quiet;
 
+    @Option(names = "--lora", paramLabel = "FILE[:SCALE]",
+            description = "Apply a LoRA (.safetensors, kohya or diffusers layout) at SCALE (default 1.0); repeatable."
+                    + " A NAME instead of a file is looked up in --lora-dir. <lora:NAME:0.8> in the prompt works too.")
+    List<String> loras = new ArrayList<>();
+
+    @Option(names = "--lora-dir", paramLabel = "DIR",
+            description = "Where <lora:NAME:...> prompt tags find NAME.safetensors (also in subfolders).")
+    Path loraDir;
+
+    @Option(names = "--vae", paramLabel = "DIR|FILE",
+            description = "Use this VAE instead of the model's: a diffusers VAE folder or a single .safetensors/.ckpt file.")
+    Path vae;
+
+    @Option(names = "--vae-tiling", negatable = true,
+            description = "Decode/encode in overlapping 512-pixel tiles (bounded memory, slightly different image)."
+                    + " Default: only above 1024x1024 pixels; --no-vae-tiling never.")
+    Boolean vaeTiling;
+
+    VAETiling vaeTilingMode() {
+        return vaeTiling == null ? VAETiling.AUTO : vaeTiling ? VAETiling.ON : VAETiling.OFF;
+    }
+
+    /** The --lora values: FILE, FILE:SCALE, NAME or NAME:SCALE (a NAME has no '/' and no .safetensors and is no file). */
+    List<LoRASpec> loraSpecs() {
+        List<LoRASpec> out = new ArrayList<>();
+        for (String value : loras) out.add(parseLora(value));
+        return out;
+    }
+
+    static LoRASpec parseLora(String value) {
+        String target = value;
+        double scale = 1.0;
+        int colon = value.lastIndexOf(':');
+        if (colon > 0 && colon < value.length() - 1) {
+            try {
+                scale = Double.parseDouble(value.substring(colon + 1));
+                target = value.substring(0, colon);
+            } catch (NumberFormatException notAScale) {
+                // a path with a colon in it (C:\...): the whole value is the file
+            }
+        }
+        if (!Double.isFinite(scale)) throw new JDiffusionException("--lora " + value + ": the scale must be a finite number");
+        Path file = Path.of(target);
+        boolean name = !Files.exists(file) && !target.contains("/") && !target.contains("\\") && !target.endsWith(".safetensors");
+        return name ? LoRASpec.named(target, scale) : LoRASpec.file(file, scale);
+    }
+
     LongPromptMode longPromptMode() {
         return switch (longPrompts.toLowerCase(java.util.Locale.ROOT)) {
             case "truncate" -> LongPromptMode.TRUNCATE;
             case "chunk" -> LongPromptMode.CHUNK;
-            default -> throw new jdiffusion.JDiffusionException("--long-prompts must be truncate or chunk, not " + longPrompts);
+            default -> throw new JDiffusionException("--long-prompts must be truncate or chunk, not " + longPrompts);
         };
     }
 }

@@ -17,6 +17,8 @@ import picocli.CommandLine.Command;
                 TokenizeCommand.class,
                 SamplersCommand.class,
                 ConvertCommand.class,
+                TrainTinyCommand.class,
+                EvalTinyCommand.class,
                 CreateRandomCommand.class,
                 BenchCommand.class,
         })

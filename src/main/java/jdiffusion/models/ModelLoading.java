@@ -68,11 +68,25 @@ public final class ModelLoading {
      */
     public static void loadWeights(Module model, List<Path> files, UnaryOperator<String> keyMap, ScalarType dtype,
                                    Device device, String what) {
+        StateDict weights;
+        try {
+            weights = StateDict.open(files, keyMap);
+        } catch (RuntimeException e) {
+            model.close();
+            throw e;
+        }
+        // closed after the copy: the model's weights are copies, not views of the mapping
+        try (weights) {
+            loadWeights(model, weights, dtype, device, what);
+        }
+    }
+
+    /** As above, from a state dict the caller keeps open (and closes). Closes the model when anything fails. */
+    public static void loadWeights(Module model, StateDict weights, ScalarType dtype, Device device, String what) {
         try {
             model.to(device, dtype, false);
-            // Closed in reverse order: views and temporaries are released before the mapping is.
-            try (StateDict weights = StateDict.open(files, keyMap);
-                 PointerScope scope = new PointerScope()) {
+            // views and temporaries are released before the caller closes the mapping
+            try (PointerScope scope = new PointerScope()) {
                 WeightLoader.load(model, weights, what);
             }
             prepareForInference(model, device, dtype);

@@ -1,8 +1,12 @@
 package jdiffusion.pipelines;
 
 import java.awt.image.BufferedImage;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images.ResizeMode;
+import jdiffusion.lora.LoRASpec;
 import jdiffusion.prompts.LongPromptMode;
 
 /**
@@ -25,6 +29,12 @@ import jdiffusion.prompts.LongPromptMode;
  * @param maskBlur       inpaint: Gaussian blur radius of the mask, in pixels
  * @param keepUnmasked   inpaint: paste the input's pixels back outside the (blurred) mask, as
  *                       AUTOMATIC1111 does; off by default, which gives diffusers' image exactly
+ * @param loras          LoRAs merged into the models for this request only, besides the
+ *                       {@code <lora:NAME:0.8>} tags in the prompt (applied after these, in prompt order)
+ * @param loraDir        where {@code <lora:NAME>} tags and named {@link LoRASpec}s are looked up
+ *                       ({@code NAME.safetensors}, also in subfolders); null when none is set
+ * @param vaeTiling      decode (and, for img2img, encode) in overlapping tiles: AUTO does so above
+ *                       a size where the untiled VAE needs gigabytes (see {@link VAETiling})
  */
 public record GenerationRequest(
         String prompt,
@@ -44,7 +54,10 @@ public record GenerationRequest(
         ResizeMode resizeMode,
         BufferedImage mask,
         int maskBlur,
-        boolean keepUnmasked) {
+        boolean keepUnmasked,
+        List<LoRASpec> loras,
+        Path loraDir,
+        VAETiling vaeTiling) {
 
     public static final int MAX_STEPS = 1000;
     public static final int MAX_SIDE = 8192;
@@ -79,6 +92,8 @@ public record GenerationRequest(
             throw new JDiffusionException("--mask needs --init-image: inpainting repaints part of an image");
         }
         if (maskBlur < 0 || maskBlur > 256) throw new JDiffusionException("--mask-blur must be between 0 and 256");
+        loras = loras == null ? List.of() : List.copyOf(loras);
+        if (vaeTiling == null) vaeTiling = VAETiling.AUTO;
     }
 
     private static void checkText(String option, String text) {
@@ -134,6 +149,9 @@ public record GenerationRequest(
         b.mask = mask;
         b.maskBlur = maskBlur;
         b.keepUnmasked = keepUnmasked;
+        b.loras.addAll(loras);
+        b.loraDir = loraDir;
+        b.vaeTiling = vaeTiling;
         return b;
     }
 
@@ -157,6 +175,9 @@ public record GenerationRequest(
         private BufferedImage mask;
         private int maskBlur;
         private boolean keepUnmasked;
+        private final List<LoRASpec> loras = new ArrayList<>();
+        private Path loraDir;
+        private VAETiling vaeTiling = VAETiling.AUTO;
 
         private Builder(String prompt) {
             this.prompt = prompt;
@@ -180,10 +201,16 @@ public record GenerationRequest(
         public Builder mask(BufferedImage v) { mask = v; return this; }
         public Builder maskBlur(int v) { maskBlur = v; return this; }
         public Builder keepUnmasked(boolean v) { keepUnmasked = v; return this; }
+        /** Adds one LoRA (call again for more; they add up). */
+        public Builder lora(LoRASpec v) { loras.add(v); return this; }
+        public Builder loras(List<LoRASpec> v) { loras.clear(); loras.addAll(v); return this; }
+        public Builder loraDir(Path v) { loraDir = v; return this; }
+        public Builder vaeTiling(VAETiling v) { vaeTiling = v; return this; }
 
         public GenerationRequest build() {
             return new GenerationRequest(prompt, negativePrompt, guidanceScale, steps, sampler, width, height, seed,
-                    numImages, eta, clipSkip, longPrompts, initImage, strength, resizeMode, mask, maskBlur, keepUnmasked);
+                    numImages, eta, clipSkip, longPrompts, initImage, strength, resizeMode, mask, maskBlur, keepUnmasked,
+                    loras, loraDir, vaeTiling);
         }
     }
 }

@@ -1,5 +1,6 @@
 package jdiffusion.pipelines;
 
+import java.nio.file.Path;
 import jdiffusion.io.DType;
 import jdiffusion.tensor.Tensors;
 import org.bytedeco.pytorch.Device;
@@ -7,12 +8,23 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * How a pipeline is loaded: the compute dtype (weights are converted once, at load), the device,
- * and the weights variant to read ({@code fp16} picks {@code *.fp16.safetensors}; null the plain files).
+ * the weights variant to read ({@code fp16} picks {@code *.fp16.safetensors}; null the plain files),
+ * and a VAE to use instead of the model's own (a diffusers VAE folder or a single file, see
+ * {@link jdiffusion.models.vae.ExternalVAE}; null keeps the model's).
  */
-public record PipelineOptions(ScalarType dtype, Device device, String variant) {
+public record PipelineOptions(ScalarType dtype, Device device, String variant, Path vae) {
     public PipelineOptions {
         if (dtype == null) dtype = ScalarType.Float;
         if (device == null) device = Tensors.CPU;
+    }
+
+    public PipelineOptions(ScalarType dtype, Device device, String variant) {
+        this(dtype, device, variant, null);
+    }
+
+    /** The same options with another VAE (a folder or a file). */
+    public PipelineOptions withVae(Path vae) {
+        return new PipelineOptions(dtype, device, variant, vae);
     }
 
     /** fp32 on the CPU, the plain weight files: diffusers' defaults and the exact path. */

@@ -94,6 +94,32 @@ class GenerateCommandTest {
     }
 
     @Test
+    void aSingleFileCheckpointGivesTheFoldersImage() throws Exception {
+        Path model = Golden.model("sd1-tiny-pipeline");
+        Path single = dir.resolve("tiny.safetensors");
+        CliRunner c = CliRunner.run("convert", "--to", "single-file", model.toString(), single.toString());
+        assertEquals(0, c.exitCode(), c.err());
+        List<String> common = List.of("--quiet", "--prompt", "a red circle", "--steps", "3", "--seed", "5",
+                "--width", "16", "--height", "16");
+        Path fromFolder = dir.resolve("folder.png");
+        Path fromFile = dir.resolve("file.png");
+        List<String> a = new ArrayList<>(List.of("txt2img", "--model", model.toString(), "--out", fromFolder.toString()));
+        a.addAll(common);
+        List<String> b = new ArrayList<>(List.of("txt2img", "--model", single.toString(), "--tokenizer",
+                model.resolve("tokenizer").toString(), "--out", fromFile.toString()));
+        b.addAll(common);
+        assertEquals(0, CliRunner.run(a.toArray(String[]::new)).exitCode());
+        CliRunner r = CliRunner.run(b.toArray(String[]::new));
+        assertEquals(0, r.exitCode(), r.err());
+        assertSamePixels(Images.read(fromFolder), Images.read(fromFile));
+        List<String> noTokenizer = new ArrayList<>(List.of("txt2img", "--model", single.toString(), "--out", fromFile.toString()));
+        noTokenizer.addAll(common);
+        r = CliRunner.run(noTokenizer.toArray(String[]::new));
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("--tokenizer"), r.err());
+    }
+
+    @Test
     void badInputGetsOneLineAndWritesNothing() throws Exception {
         String model = Golden.model("sd1-tiny-pipeline").toString();
         Path png = dir.resolve("never.png");

@@ -22,7 +22,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *
  * <p>Registered names equal the checkpoint keys ({@code text_model.encoder.layers.0.self_attn.q_proj.weight}).
  * Build or {@link #load} it outside any {@link PointerScope}; run the forwards inside one. The
- * forwards run under {@link NoGradGuard}: the text encoder is never trained here.
+ * inference forwards run under {@link NoGradGuard}; {@link #encodeForTraining} is the one path
+ * that records gradients (training the text encoder, e.g. the tiny model from scratch).
  *
  * <pre>{@code
  * CLIPTextModel te = CLIPTextModel.load(folder.resolve("text_encoder"), ScalarType.Float, Tensors.CPU);
@@ -100,6 +101,15 @@ public final class CLIPTextModel extends Module {
         try (NoGradGuard noGrad = new NoGradGuard()) {
             return textModel.forward(checkIds(inputIds), config.numHiddenLayers() - clipSkip);
         }
+    }
+
+    /**
+     * {@link #encode(Tensor)} with autograd recording, for training: [B, T] int64 -> [B, T, C]
+     * {@code last_hidden_state}. The caller decides about gradients (a NoGradGuard around it
+     * gives the inference result).
+     */
+    public Tensor encodeForTraining(Tensor inputIds) {
+        return textModel.forward(checkIds(inputIds), config.numHiddenLayers());
     }
 
     // ---------------------------------------------------------------------------------------------

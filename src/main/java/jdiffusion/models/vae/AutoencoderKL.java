@@ -24,7 +24,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * encoded samples by it and divide latents by it before decoding.
  *
  * <p>Build or {@link #load} outside any PointerScope; wrap calls in one (and a NoGradGuard).
- * No tiling or slicing: memory grows with the image size.
+ * {@link #decode}/{@link #encode} work on the whole image, so memory grows with its size;
+ * {@link #decodeTiled}/{@link #encodeTiled} (diffusers' {@code enable_tiling}) bound it to one tile.
  */
 public final class AutoencoderKL extends JavaModule {
     private final AutoencoderKLConfig config;
@@ -86,14 +87,15 @@ public final class AutoencoderKL extends JavaModule {
      * posterior over latents [B, latent, H/f, W/f], f = {@link AutoencoderKLConfig#downscaleFactor}.
      */
     public DiagonalGaussianDistribution encode(Tensor image) {
-        Tensor weight = anyWeight();
+        checkImage(image);
+        return new DiagonalGaussianDistribution(moments(image));
+    }
+
+    private void checkImage(Tensor image) {
         if (image.dim() != 4 || image.size(1) != config.inChannels()) {
             throw new JDiffusionException("VAE encode expects [B, " + config.inChannels() + ", H, W], got "
                     + Tensors.shapeString(image));
         }
-        Tensor moments = encoder.forward(ChannelsLast.follow(image.to(weight.device(), weight.scalar_type()), weight));
-        if (quantConv != null) moments = quantConv.forward(moments);
-        return new DiagonalGaussianDistribution(moments.contiguous());
     }
 
     /**
@@ -109,6 +111,83 @@ public final class AutoencoderKL extends JavaModule {
         Tensor z = ChannelsLast.follow(latents.to(weight.device(), weight.scalar_type()), weight);
         if (postQuantConv != null) z = postQuantConv.forward(z);
         return decoder.forward(z).contiguous(); // the caller gets the plain layout whatever ran inside
+    }
+
+    /**
+     * diffusers' tiling parameters: tiles of {@code tileSampleSize} pixels (diffusers'
+     * {@code tile_sample_min_size}, the config's sample_size: 512 for SD 1.x/2.x) and
+     * {@code tileSampleSize / f} latents, overlapping by {@code overlapFactor} (0.25).
+     */
+    public record Tiling(int tileSampleSize, double overlapFactor) {
+        public Tiling {
+            if (tileSampleSize < 2) throw new JDiffusionException("the VAE tile size must be at least 2 pixels, not " + tileSampleSize);
+            if (!(overlapFactor >= 0 && overlapFactor < 1)) {
+                throw new JDiffusionException("the VAE tile overlap must be in [0, 1), not " + overlapFactor);
+            }
+        }
+    }
+
+    /** diffusers' defaults for this VAE: tiles of sample_size pixels, overlap 0.25. */
+    public Tiling defaultTiling() {
+        return new Tiling(config.sampleSize(), 0.25);
+    }
+
+    /** diffusers' {@code tile_latent_min_size}: {@code int(sample_size / 2^(blocks - 1))}. */
+    private long tileLatentSize(Tiling tiling) {
+        long latent = tiling.tileSampleSize() / config.downscaleFactor();
+        if (latent < 1) {
+            throw new JDiffusionException("a VAE tile of " + tiling.tileSampleSize() + " pixels is smaller than one latent ("
+                    + config.downscaleFactor() + " pixels)");
+        }
+        return latent;
+    }
+
+    /**
+     * As {@link #decode}, in overlapping tiles when the latents are larger than one tile
+     * (diffusers' {@code tiled_decode}): tiles of {@code tileSampleSize / f} latents every 75% of a
+     * tile, each decoded alone, the overlaps blended linearly. Memory is that of one tile; the
+     * image differs slightly from the untiled one (each tile sees only its own latents).
+     */
+    public Tensor decodeTiled(Tensor latents, Tiling tiling) {
+        long tileLatent = tileLatentSize(tiling);
+        if (latents.dim() != 4 || latents.size(2) <= tileLatent && latents.size(3) <= tileLatent) return decode(latents);
+        long stride = (long) (tileLatent * (1 - tiling.overlapFactor()));          // overlap_size
+        long blend = (long) (tiling.tileSampleSize() * tiling.overlapFactor());     // blend_extent
+        long keep = tiling.tileSampleSize() - blend;                                // row_limit
+        checkTiling(stride, keep, config.downscaleFactor(), tiling);
+        return Tiles.tiled(latents, this::decode, tileLatent, stride, blend, keep);
+    }
+
+    /**
+     * As {@link #encode}, in overlapping tiles when the image is larger than one tile (diffusers'
+     * {@code tiled_encode}): the moments (mean and log-variance) are blended, then split.
+     */
+    public DiagonalGaussianDistribution encodeTiled(Tensor image, Tiling tiling) {
+        long tileLatent = tileLatentSize(tiling);
+        long tile = tiling.tileSampleSize();
+        checkImage(image);
+        if (image.size(2) <= tile && image.size(3) <= tile) return encode(image);
+        long stride = (long) (tile * (1 - tiling.overlapFactor()));                 // overlap_size
+        long blend = (long) (tileLatent * tiling.overlapFactor());                  // blend_extent
+        long keep = tileLatent - blend;                                             // row_limit
+        checkTiling(keep, stride, config.downscaleFactor(), tiling);
+        return new DiagonalGaussianDistribution(Tiles.tiled(image, this::moments, tile, stride, blend, keep));
+    }
+
+    /** The kept part of each tile must be exactly one stride, or the output would have the wrong size. */
+    private static void checkTiling(long latentSpan, long pixelSpan, int f, Tiling tiling) {
+        if (latentSpan < 1 || latentSpan * f != pixelSpan) {
+            throw new JDiffusionException("VAE tiles of " + tiling.tileSampleSize() + " pixels with overlap "
+                    + tiling.overlapFactor() + " do not tile evenly (" + latentSpan + " latents vs " + pixelSpan
+                    + " pixels per step, factor " + f + "); use a multiple of " + 4 * f + " pixels and overlap 0.25");
+        }
+    }
+
+    /** encoder + quant_conv: the [B, 2*latent, h, w] moments of an image (no checks). */
+    private Tensor moments(Tensor image) {
+        Tensor weight = anyWeight();
+        Tensor moments = encoder.forward(ChannelsLast.follow(image.to(weight.device(), weight.scalar_type()), weight));
+        return (quantConv != null ? quantConv.forward(moments) : moments).contiguous(); // plain layout out
     }
 
     /** A parameter that tells the model's device and dtype. */

@@ -1,0 +1,102 @@
+package jdiffusion.cli;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import jdiffusion.JDiffusionException;
+import jdiffusion.training.Trainer;
+import jdiffusion.training.TrainingConfig;
+import jdiffusion.training.shapes.TinyShapesRecipe;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code jdiffusion train-tiny}: trains the shipped tiny text-to-image model from scratch (see TinyShapesRecipe). */
+@Command(name = "train-tiny", mixinStandardHelpOptions = true, sortOptions = false,
+        description = "Train the tiny shapes text-to-image model (VAE, then UNet + text encoder) from scratch.")
+final class TrainTinyCommand implements Callable<Integer> {
+    @Option(names = "--out", description = "The model folder to write (default: ${DEFAULT-VALUE}).")
+    Path out = Path.of("tiny-shapes");
+
+    @Option(names = "--work", description = "Checkpoints and the latent cache (default: <out>.work).")
+    Path work;
+
+    @Option(names = "--resume", description = "Continue from the checkpoints in --work.")
+    boolean resume;
+
+    @Option(names = "--steps", description = "UNet + text encoder steps (default: the recipe's).")
+    Integer steps;
+
+    @Option(names = "--vae-steps", split = ",", paramLabel = "N[,N...]",
+            description = "VAE cosine cycles, each ending at that many steps in all (default: the recipe's, 800,1400).")
+    List<Integer> vaeSteps;
+
+    @Option(names = "--batch", description = "UNet batch size (default: the recipe's).")
+    Integer batch;
+
+    @Option(names = "--seed", description = "Seed of the whole run (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--bf16", description = "Autocast the forwards to bfloat16.")
+    boolean bf16;
+
+    @Override
+    public Integer call() {
+        Path workDir = work != null ? work : out.resolveSibling(out.getFileName() + ".work");
+        if (!resume && Files.isDirectory(workDir) && notEmpty(workDir)) {
+            throw new JDiffusionException(workDir + " holds an earlier run; pass --resume to continue it, "
+                    + "or another --work/--out to start afresh");
+        }
+        var d = TinyShapesRecipe.Options.defaults(out, workDir);
+        TrainingConfig vae = d.vae().withSeed(seed);
+        TrainingConfig unet = d.unet().withSeed(seed + 1);
+        List<Integer> vaeCycles = vaeSteps != null ? vaeSteps : d.vaeCycles();
+        if (steps != null) unet = unet.withSteps(steps);
+        if (bf16) {
+            vae = new TrainingConfig(vae.steps(), vae.learningRate(), vae.warmupSteps(), vae.lrSchedule(),
+                    vae.gradientAccumulation(), vae.maxGradNorm(), vae.weightDecay(), vae.emaDecay(), true, vae.seed(),
+                    vae.checkpointEvery());
+            unet = new TrainingConfig(unet.steps(), unet.learningRate(), unet.warmupSteps(), unet.lrSchedule(),
+                    unet.gradientAccumulation(), unet.maxGradNorm(), unet.weightDecay(), unet.emaDecay(), true,
+                    unet.seed(), unet.checkpointEvery());
+        }
+        var options = new TinyShapesRecipe.Options(out, workDir, vae, vaeCycles, d.vaeBatch(), unet,
+                batch != null ? batch : d.unetBatch(), seed);
+        TinyShapesRecipe.train(options, new TinyShapesRecipe.Progress() {
+            @Override
+            public Trainer.Listener stage(String name, int totalSteps) {
+                return new Trainer.Listener() {
+                    ProgressBar bar;
+                    long next;
+
+                    @Override
+                    public void onStep(int step, int total, double loss, double lr) {
+                        if (bar == null) bar = new ProgressBar(System.err, name, total - step);
+                        bar.update(next++ + 1, String.format(Locale.ROOT, "loss %.4f  lr %.1e", loss, lr));
+                        if (step + 1 == total) bar.done();
+                        else if ((step + 1) % 100 == 0) {
+                            System.out.printf(Locale.ROOT, "%s step %d/%d loss %.5f%n", name, step + 1, total, loss);
+                        }
+                    }
+                };
+            }
+
+            @Override
+            public void message(String text) {
+                System.out.println(text);
+            }
+        });
+        return 0;
+    }
+
+    private static boolean notEmpty(Path dir) {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.findAny().isPresent();
+        } catch (IOException e) {
+            return true;
+        }
+    }
+}

@@ -1,0 +1,257 @@
+package jdiffusion.training;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import jdiffusion.JDiffusionException;
+import jdiffusion.io.SafetensorsFile;
+import jdiffusion.io.SafetensorsWriter;
+import jdiffusion.tensor.Tensors;
+import jdiffusion.tensor.TorchGenerator;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Module;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.StringTensorDictItemVector;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.DeviceType;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The training loop every recipe shares (the tiny text-to-image model, DreamBooth): AdamW with a
+ * warm-up learning-rate schedule, gradient accumulation, global-norm clipping, an optional EMA of
+ * the weights, optional bf16 autocast on the CPU, and atomic checkpoints that resume exactly.
+ *
+ * <p>What is trained is a map of named float32 parameters (the names are the checkpoint's keys,
+ * e.g. {@code unet.conv_in.weight}); what is minimised is an {@link Objective}. Every random draw
+ * of step s comes from generators seeded by (seed, s, micro-batch), so no RNG state needs saving:
+ * a run stopped after step k and resumed computes exactly what an uninterrupted run computes.
+ *
+ * <p>Build the models and this trainer outside any PointerScope; each step runs in its own.
+ */
+public final class Trainer implements AutoCloseable {
+    /** The loss of one micro-batch: a scalar float32 tensor with a graph to the parameters. */
+    @FunctionalInterface
+    public interface Objective {
+        Tensor loss(int step, int microBatch, TorchGenerator rng);
+    }
+
+    /** Told after each optimiser step (0-based {@code step}) and when a checkpoint is written. */
+    public interface Listener {
+        void onStep(int step, int totalSteps, double loss, double learningRate);
+
+        default void onCheckpoint(int stepsDone, Path file) {}
+
+        Listener NONE = (step, total, loss, lr) -> {};
+    }
+
+    private static final String STEP_KEY = "jdiffusion.step";
+    private static final String LOSS_KEY = "jdiffusion.loss";
+
+    private final TrainingConfig config;
+    private final Map<String, Tensor> parameters;
+    private final AdamW optimizer;
+    private final Map<String, Tensor> ema = new LinkedHashMap<>();
+    private final Path checkpoint;
+    private int stepsDone;
+    private double lastLoss = Double.NaN;
+
+    /**
+     * @param parameters the trainable tensors by name; gradients are turned on for them
+     * @param checkpoint the checkpoint file (written every {@code checkpointEvery} steps and at the
+     *                   end), or null for none
+     */
+    public Trainer(TrainingConfig config, Map<String, Tensor> parameters, Path checkpoint) {
+        this.config = config;
+        this.parameters = new LinkedHashMap<>(parameters);
+        this.checkpoint = checkpoint;
+        for (var e : parameters.entrySet()) {
+            if (Tensors.dtype(e.getValue()).value != ScalarType.Float.value) {
+                throw new JDiffusionException("training needs float32 parameters; " + e.getKey() + " is "
+                        + Tensors.dtype(e.getValue()));
+            }
+            e.getValue().requires_grad_(true);
+        }
+        this.optimizer = new AdamW(this.parameters, config.weightDecay());
+        if (config.emaDecay() > 0) {
+            try (NoGradGuard noGrad = new NoGradGuard()) {
+                parameters.forEach((k, p) -> ema.put(k, p.detach().clone()));
+            }
+        }
+    }
+
+    /**
+     * The trainable parameters of {@code module} by {@code prefix} + registered name, as tensors
+     * this map owns (sharing each parameter's storage and gradient): the dictionary items libtorch
+     * hands out are views into a temporary and must not outlive it. Call outside any PointerScope.
+     */
+    public static Map<String, Tensor> parameters(Module module, String prefix) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        StringTensorDictItemVector items = module.named_parameters(true).items();
+        for (long i = 0; i < items.size(); i++) {
+            out.put(prefix + items.get(i).key().getString(), new Tensor(items.get(i).value()));
+        }
+        return out;
+    }
+
+    /** Optimiser steps completed (after {@link #resume}, those of the checkpoint). */
+    public int stepsDone() {
+        return stepsDone;
+    }
+
+    /** The loss of the last step run, NaN before any. */
+    public double lastLoss() {
+        return lastLoss;
+    }
+
+    /** The EMA weights by parameter name (live tensors), empty when EMA is off. */
+    public Map<String, Tensor> emaWeights() {
+        return ema;
+    }
+
+    /**
+     * Loads parameters, optimiser moments, EMA and the step count from the checkpoint if it
+     * exists; returns whether it did.
+     */
+    public boolean resume() {
+        if (checkpoint == null || !Files.isRegularFile(checkpoint)) return false;
+        try (SafetensorsFile file = SafetensorsFile.open(checkpoint);
+             PointerScope scope = new PointerScope();
+             NoGradGuard noGrad = new NoGradGuard()) {
+            for (var e : stateTensors().entrySet()) {
+                if (!file.contains(e.getKey())) {
+                    throw new JDiffusionException(checkpoint + " lacks " + e.getKey()
+                            + "; it was written by a different model or training setup");
+                }
+                e.getValue().copy_(file.load(e.getKey(), ScalarType.Float));
+            }
+            String step = file.metadata().get(STEP_KEY);
+            if (step == null) throw new JDiffusionException(checkpoint + " has no " + STEP_KEY + " metadata");
+            stepsDone = Integer.parseInt(step);
+            lastLoss = Double.parseDouble(file.metadata().getOrDefault(LOSS_KEY, "NaN"));
+        }
+        return true;
+    }
+
+    /** Runs the steps from {@link #stepsDone} to {@code config.steps()}; returns the last step's loss. */
+    public double run(Objective objective, Listener listener) {
+        return runUntil(config.steps(), objective, listener);
+    }
+
+    /** As {@link #run}, stopping after step {@code stopAt} (exclusive), e.g. to test resuming. */
+    public double runUntil(int stopAt, Objective objective, Listener listener) {
+        int end = Math.min(stopAt, config.steps());
+        boolean autocast = config.bf16();
+        while (stepsDone < end) {
+            int step = stepsDone;
+            double lr = config.learningRate(step);
+            double loss = 0;
+            try (PointerScope scope = new PointerScope()) {
+                for (int micro = 0; micro < config.gradientAccumulation(); micro++) {
+                    TorchGenerator rng = new TorchGenerator(mix(config.seed(), step, micro));
+                    Tensor l;
+                    if (autocast) {
+                        torch.set_autocast_enabled(DeviceType.CPU, true);
+                        torch.set_autocast_dtype(DeviceType.CPU, ScalarType.BFloat16);
+                        torch.set_autocast_cache_enabled(false); // the weights change every step
+                    }
+                    try {
+                        l = objective.loss(step, micro, rng).to(ScalarType.Float);
+                    } finally {
+                        if (autocast) torch.set_autocast_enabled(DeviceType.CPU, false);
+                    }
+                    Tensor scaled = config.gradientAccumulation() == 1 ? l : l.div(new Scalar((double) config.gradientAccumulation()));
+                    scaled.backward();
+                    loss += l.item_double() / config.gradientAccumulation();
+                }
+                if (!Double.isFinite(loss)) {
+                    throw new JDiffusionException("the loss became " + loss + " at step " + step
+                            + "; lower the learning rate or enable gradient clipping");
+                }
+                if (config.maxGradNorm() > 0) clipGradNorm(config.maxGradNorm());
+                optimizer.step(lr, step + 1L);
+                zeroGrad();
+                if (!ema.isEmpty()) updateEma(step);
+            }
+            stepsDone = step + 1;
+            lastLoss = loss;
+            listener.onStep(step, config.steps(), loss, lr);
+            boolean due = config.checkpointEvery() > 0 && stepsDone % config.checkpointEvery() == 0;
+            if (checkpoint != null && (due || stepsDone == config.steps())) {
+                save();
+                listener.onCheckpoint(stepsDone, checkpoint);
+            }
+        }
+        return lastLoss;
+    }
+
+    /** Writes the checkpoint now (atomically: the previous one stays until the new one is complete). */
+    public void save() {
+        if (checkpoint == null) throw new JDiffusionException("this trainer has no checkpoint file");
+        try (PointerScope scope = new PointerScope()) {
+            Map<String, String> meta = new LinkedHashMap<>();
+            meta.put("format", "pt");
+            meta.put(STEP_KEY, Integer.toString(stepsDone));
+            meta.put(LOSS_KEY, Double.toString(lastLoss));
+            meta.put("jdiffusion.training_config", config.toString());
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            stateTensors().forEach((k, t) -> tensors.put(k, t.detach()));
+            SafetensorsWriter.write(checkpoint, tensors, meta);
+        }
+    }
+
+    /** Everything a checkpoint holds: {@code param/}, {@code exp_avg/}, {@code exp_avg_sq/}, {@code ema/}. */
+    private Map<String, Tensor> stateTensors() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        parameters.forEach((k, t) -> out.put("param/" + k, t));
+        out.putAll(optimizer.state());
+        ema.forEach((k, t) -> out.put("ema/" + k, t));
+        return out;
+    }
+
+    /** torch.nn.utils.clip_grad_norm_: scales all gradients so that their global L2 norm is at most {@code max}. */
+    private void clipGradNorm(double max) {
+        try (NoGradGuard noGrad = new NoGradGuard()) {
+            double sumSq = 0;
+            List<Tensor> grads = parameters.values().stream().map(Tensor::grad).filter(Tensor::defined).toList();
+            for (Tensor g : grads) sumSq += g.square().sum().item_double();
+            double norm = Math.sqrt(sumSq);
+            double coef = max / (norm + 1e-6);
+            if (coef < 1) {
+                for (Tensor g : grads) g.mul_(new Scalar(coef));
+            }
+        }
+    }
+
+    private void zeroGrad() {
+        for (Tensor p : parameters.values()) {
+            Tensor g = p.grad();
+            if (g.defined()) g.zero_();
+        }
+    }
+
+    /** diffusers' EMAModel with warm-up: decay = min(emaDecay, (1 + step) / (10 + step)). */
+    private void updateEma(int step) {
+        double decay = Math.min(config.emaDecay(), (1.0 + step) / (10.0 + step));
+        try (NoGradGuard noGrad = new NoGradGuard()) {
+            for (var e : parameters.entrySet()) ema.get(e.getKey()).lerp_(e.getValue(), new Scalar(1 - decay));
+        }
+    }
+
+    /** SplitMix64 over (seed, step, micro-batch): independent generator seeds per step. */
+    static long mix(long seed, long step, long micro) {
+        long z = seed * 0x9E3779B97F4A7C15L + step * 0xBF58476D1CE4E5B9L + micro + 0x632BE59BD9B4E019L;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return (z ^ (z >>> 31)) & Long.MAX_VALUE;
+    }
+
+    @Override
+    public void close() {
+        optimizer.close();
+        ema.values().forEach(Tensor::close);
+    }
+}

@@ -1,0 +1,412 @@
+package jdiffusion.lora;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import jdiffusion.Golden;
+import jdiffusion.JDiffusionException;
+import jdiffusion.io.SafetensorsWriter;
+import jdiffusion.pipelines.GenerationRequest;
+import jdiffusion.pipelines.GenerationResult;
+import jdiffusion.pipelines.PipelineOptions;
+import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.tensor.Tensors;
+import jdiffusion.tensor.TorchGenerator;
+import jdiffusion.weights.LoRAKeyMap.Component;
+import jdiffusion.weights.LoRAKeyMap.Layout;
+import jdiffusion.weights.WeightLoader;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * LoRAs on the golden tiny SD 1.x pipeline, checked against hand computations: the merged weight is
+ * W + s (alpha/r) B A, the output is that of a model whose weights were changed by hand, and every
+ * weight is bit-identical afterwards.
+ */
+class LoRATest {
+    private static final String ATTN = "down_blocks.0.attentions.0.";
+    private static final String Q = ATTN + "transformer_blocks.0.attn1.to_q";             // Linear [32, 32]
+    private static final String FF = ATTN + "transformer_blocks.0.ff.net.0.proj";         // Linear [256, 32]
+    private static final String PROJ_IN = ATTN + "proj_in";                               // 1x1 conv [32, 32, 1, 1]
+    private static final String CONV = "down_blocks.0.resnets.0.conv1";                   // 3x3 conv [32, 32, 3, 3]
+    private static final String TE_Q = "text_model.encoder.layers.0.self_attn.q_proj";    // Linear [32, 32]
+
+    private static StableDiffusionPipeline pipe;
+
+    @TempDir
+    Path dir;
+
+    /** Loaded once, outside any PointerScope. */
+    @BeforeAll
+    static void load() {
+        pipe = StableDiffusionPipeline.load(Golden.model("sd1-tiny-pipeline").toString(), PipelineOptions.defaults());
+    }
+
+    private static StableDiffusionPipeline pipe() {
+        return pipe;
+    }
+
+    @AfterAll
+    static void close() {
+        if (pipe != null) pipe.close();
+    }
+
+    private static GenerationRequest.Builder request(String prompt) {
+        return GenerationRequest.builder(prompt).steps(3).guidanceScale(6).sampler("Euler").seed(7);
+    }
+
+    private static final TestLoRA Q_A = TestLoRA.linear(Component.UNET, Q, 1, 32, 32, 4, 2.0);
+    private static final TestLoRA TE_A = TestLoRA.linear(Component.TEXT_ENCODER, TE_Q, 2, 32, 32, 4, 2.0);
+    private static final TestLoRA Q_B = TestLoRA.linear(Component.UNET, Q, 3, 32, 32, 8, 4.0);
+    private static final TestLoRA FF_B = TestLoRA.linear(Component.UNET, FF, 4, 256, 32, 8, 8.0);
+    private static final TestLoRA PROJ_B = TestLoRA.linear(Component.UNET, PROJ_IN, 5, 32, 32, 2, 1.0);
+    private static final TestLoRA CONV_B = TestLoRA.random(Component.UNET, CONV, 6, new long[] {4, 32, 3, 3},
+            new long[] {32, 4, 1, 1}, 4.0);
+
+    /** Live weights of both models by component and name. */
+    private static Map<Component, Map<String, Tensor>> live() {
+        return Map.of(Component.UNET, WeightLoader.namedTensors(pipe().unet()),
+                Component.TEXT_ENCODER, WeightLoader.namedTensors(pipe().textEncoder()));
+    }
+
+    private static Map<String, Tensor> snapshot() {
+        Map<String, Tensor> copy = new LinkedHashMap<>();
+        live().forEach((c, m) -> m.forEach((k, v) -> copy.put(c + "/" + k, v.detach().clone())));
+        return copy;
+    }
+
+    private static void assertBitIdentical(Map<String, Tensor> before) {
+        Map<String, Tensor> now = new LinkedHashMap<>();
+        live().forEach((c, m) -> m.forEach((k, v) -> now.put(c + "/" + k, v)));
+        assertEquals(before.keySet(), now.keySet());
+        for (String k : before.keySet()) {
+            assertEquals(0.0, Tensors.maxAbsDiff(before.get(k), now.get(k)), k + " changed");
+        }
+    }
+
+    /** s (alpha/r) B A reshaped to the weight, computed as the merge documents it. */
+    private static Tensor delta(TestLoRA m, double scale, long[] shape) {
+        long r = m.rank();
+        return m.up().reshape(m.up().size(0), r).mm(m.down().reshape(r, -1)).mul(new Scalar(scale * m.alpha() / r)).reshape(shape);
+    }
+
+    /** Runs {@code work} with the weights changed by hand to W + Σ deltas, then puts them back. */
+    private static GenerationResult withHandMerged(Map<TestLoRA, Double> loras, GenerationRequest r) {
+        Map<String, Tensor> sums = new LinkedHashMap<>();
+        Map<String, Tensor> weights = new LinkedHashMap<>();
+        Map<Component, Map<String, Tensor>> live = live();
+        for (Map.Entry<TestLoRA, Double> e : loras.entrySet()) {
+            TestLoRA m = e.getKey();
+            Tensor w = live.get(m.component()).get(m.module() + ".weight");
+            weights.put(m.module(), w);
+            sums.merge(m.module(), delta(m, e.getValue(), Tensors.shape(w)), Tensor::add);
+        }
+        Map<String, Tensor> originals = new LinkedHashMap<>();
+        try (NoGradGuard g = new NoGradGuard()) {
+            sums.forEach((k, d) -> {
+                originals.put(k, weights.get(k).detach().clone());
+                weights.get(k).copy_(weights.get(k).add(d));
+            });
+            try {
+                return pipe().generate(r);
+            } finally {
+                originals.forEach((k, o) -> weights.get(k).copy_(o));
+            }
+        }
+    }
+
+    private static void assertSame(Tensor a, Tensor b, String what) {
+        double d = Tensors.maxAbsDiff(a, b);
+        System.out.printf("%-60s max|diff| = %.3e%n", what, d);
+        assertEquals(0.0, d, what);
+    }
+
+    private static void assertDifferent(Tensor a, Tensor b, String what) {
+        double d = Tensors.maxAbsDiff(a, b);
+        System.out.printf("%-60s max|diff| = %.3e%n", what, d);
+        assertTrue(d > 1e-3, what + ": the LoRA should change the output, max|diff| " + d);
+    }
+
+    @Test
+    void mergedWeightIsWPlusScaledProductAndTheOriginalsComeBackBitForBit() {
+        Path f = TestLoRA.write(dir.resolve("q.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A));
+        try (PointerScope scope = new PointerScope()) {
+            Map<String, Tensor> before = snapshot();
+            try (LoRAWeights w = pipe().readLoRA(f)) {
+                assertEquals(Layout.KOHYA, w.layout());
+                assertEquals(1, w.modules().size());
+                assertEquals(4, w.modules().getFirst().rank());
+                assertEquals(2.0, w.modules().getFirst().alpha());
+                try (LoRAMerge m = LoRAMerge.apply(List.of(new LoRAMerge.Applied(w, 0.7, 0.7)), live())) {
+                    assertEquals(1, m.size());
+                    Tensor merged = live().get(Component.UNET).get(Q + ".weight");
+                    Tensor w0 = before.get("UNet/" + Q + ".weight");
+                    // the same expression in libtorch: bit for bit
+                    assertSame(merged, w0.add(Q_A.up().mm(Q_A.down()).mul(new Scalar(0.7 * 2.0 / 4))), "merged to_q vs W + s(a/r)BA");
+                    // and an independent float64 loop, to the float32 rounding
+                    float[] wf = Tensors.toFloats(w0), a = Tensors.toFloats(Q_A.down()), b = Tensors.toFloats(Q_A.up());
+                    float[] got = Tensors.toFloats(merged);
+                    double worst = 0;
+                    for (int o = 0; o < 32; o++) {
+                        for (int i = 0; i < 32; i++) {
+                            double ba = 0;
+                            for (int k = 0; k < 4; k++) ba += (double) b[o * 4 + k] * a[k * 32 + i];
+                            worst = Math.max(worst, Math.abs(got[o * 32 + i] - (wf[o * 32 + i] + 0.7 * 2.0 / 4 * ba)));
+                        }
+                    }
+                    System.out.printf("merged to_q vs float64 loop: max|diff| = %.3e%n", worst);
+                    assertTrue(worst < 1e-6, "float64 check " + worst);
+                    // nothing else moved
+                    Map<String, Tensor> others = new LinkedHashMap<>(before);
+                    others.remove("UNet/" + Q + ".weight");
+                    live().forEach((c, mm) -> mm.forEach((k, v) -> {
+                        if (others.containsKey(c + "/" + k)) assertEquals(0.0, Tensors.maxAbsDiff(others.get(c + "/" + k), v), k);
+                    }));
+                }
+            }
+            assertBitIdentical(before);
+        }
+    }
+
+    @Test
+    void unetOutputWithTheLoRAIsTheOutputOfTheHandModifiedUNet() {
+        Path f = TestLoRA.write(dir.resolve("q.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, CONV_B, PROJ_B));
+        try (PointerScope scope = new PointerScope(); NoGradGuard g = new NoGradGuard()) {
+            TorchGenerator gen = new TorchGenerator(11);
+            Tensor sample = gen.randn(1, 4, 16, 16);
+            Tensor context = gen.randn(1, 77, 32);
+            Tensor t = Tensors.fromFloats(new float[] {500f}, 1);
+            Tensor base = pipe().unet().forward(sample, t, context).clone();
+            Tensor merged;
+            try (LoRAWeights w = pipe().readLoRA(f);
+                 LoRAMerge m = LoRAMerge.apply(List.of(new LoRAMerge.Applied(w, 0.9, 0.9)), live())) {
+                assertEquals(3, m.size());
+                merged = pipe().unet().forward(sample, t, context).clone();
+            }
+            Map<String, Tensor> unet = live().get(Component.UNET);
+            Map<String, Tensor> originals = new LinkedHashMap<>();
+            for (TestLoRA l : List.of(Q_A, CONV_B, PROJ_B)) {
+                Tensor w = unet.get(l.module() + ".weight");
+                originals.put(l.module(), w.clone());
+                w.copy_(w.add(delta(l, 0.9, Tensors.shape(w))));
+            }
+            Tensor byHand = pipe().unet().forward(sample, t, context).clone();
+            originals.forEach((k, o) -> unet.get(k + ".weight").copy_(o));
+            assertSame(merged, byHand, "UNet out: LoRA merged vs weights edited by hand");
+            assertDifferent(merged, base, "UNet out: LoRA vs base");
+            assertSame(pipe().unet().forward(sample, t, context), base, "UNet out after the merge vs before");
+        }
+    }
+
+    @Test
+    void aRequestAppliesItsLoRAsAndTheNextOneSeesTheBaseWeights() {
+        Path f = TestLoRA.write(dir.resolve("a.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, TE_A));
+        try (PointerScope scope = new PointerScope()) {
+            Map<String, Tensor> before = snapshot();
+            Tensor base = pipe().generate(request("a red circle").build()).finalLatents();
+            GenerationResult lora = pipe().generate(request("a red circle").lora(LoRASpec.file(f, 0.8)).build());
+            assertBitIdentical(before);
+            GenerationResult byHand = withHandMerged(Map.of(Q_A, 0.8, TE_A, 0.8), request("a red circle").build());
+            assertSame(lora.finalLatents(), byHand.finalLatents(), "pipeline: LoRA vs hand-merged weights");
+            assertDifferent(lora.finalLatents(), base, "pipeline: LoRA vs base");
+            assertSame(pipe().generate(request("a red circle").build()).finalLatents(), base, "pipeline: base after a LoRA request");
+            assertSame(pipe().generate(request("a red circle").lora(LoRASpec.file(f, 0.0)).build()).finalLatents(), base,
+                    "pipeline: scale 0 vs base");
+            // the text-encoder part alone: A1111's te= / unet= multipliers
+            GenerationResult teOnly = pipe().generate(request("a red circle").lora(new LoRASpec(f, null, 0.0, 0.8)).build());
+            assertSame(teOnly.finalLatents(), withHandMerged(Map.of(TE_A, 0.8), request("a red circle").build()).finalLatents(),
+                    "pipeline: text-encoder part only");
+            assertBitIdentical(before);
+        }
+    }
+
+    @Test
+    void twoLoRAsAddUp() {
+        Path a = TestLoRA.write(dir.resolve("a.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, TE_A));
+        Path b = TestLoRA.write(dir.resolve("b.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_B, FF_B, PROJ_B, CONV_B));
+        try (PointerScope scope = new PointerScope()) {
+            GenerationResult both = pipe().generate(request("a red circle")
+                    .lora(LoRASpec.file(a, 0.6)).lora(LoRASpec.file(b, 0.9)).build());
+            Map<TestLoRA, Double> hand = new LinkedHashMap<>();
+            hand.put(Q_A, 0.6);
+            hand.put(TE_A, 0.6);
+            hand.put(Q_B, 0.9); // to_q gets both: W + (dA + dB)
+            hand.put(FF_B, 0.9);
+            hand.put(PROJ_B, 0.9);
+            hand.put(CONV_B, 0.9);
+            assertSame(both.finalLatents(), withHandMerged(hand, request("a red circle").build()).finalLatents(),
+                    "two LoRAs vs W + dA + dB by hand");
+            Tensor onlyA = pipe().generate(request("a red circle").lora(LoRASpec.file(a, 0.6)).build()).finalLatents();
+            assertDifferent(both.finalLatents(), onlyA, "two LoRAs vs the first alone");
+        }
+    }
+
+    @Test
+    void kohyaAndDiffusersLayoutsOfTheSameLoRAGiveTheSameImage() {
+        // alpha = r: diffusers' own files carry no alpha and are applied at alpha/r = 1
+        TestLoRA q = TestLoRA.linear(Component.UNET, Q, 21, 32, 32, 4, 4.0);
+        TestLoRA te = TestLoRA.linear(Component.TEXT_ENCODER, TE_Q, 22, 32, 32, 4, 4.0);
+        TestLoRA conv = TestLoRA.random(Component.UNET, CONV, 23, new long[] {2, 32, 3, 3}, new long[] {32, 2, 1, 1}, 2.0);
+        try (PointerScope scope = new PointerScope()) {
+            Map<String, Tensor> results = new LinkedHashMap<>();
+            for (TestLoRA.Layout layout : TestLoRA.Layout.values()) {
+                List<TestLoRA> modules = switch (layout) {
+                    case KOHYA, PEFT -> List.of(q, te, conv);
+                    case KOHYA_LDM, DIFFUSERS_PROCESSOR -> List.of(q); // spellings of attention modules only
+                };
+                Path f = TestLoRA.write(dir.resolve(layout + ".safetensors"), layout, modules);
+                results.put(layout + " " + modules.size(), pipe().generate(request("a red circle").lora(LoRASpec.file(f, 0.75)).build())
+                        .finalLatents());
+                try (LoRAWeights w = pipe().readLoRA(f)) {
+                    assertEquals(layout == TestLoRA.Layout.KOHYA || layout == TestLoRA.Layout.KOHYA_LDM ? Layout.KOHYA : Layout.DIFFUSERS,
+                            w.layout(), layout.toString());
+                }
+            }
+            assertSame(results.get("KOHYA 3"), results.get("PEFT 3"), "kohya vs PEFT (to_q, q_proj, LoCon 3x3)");
+            assertSame(results.get("KOHYA_LDM 1"), results.get("DIFFUSERS_PROCESSOR 1"), "kohya LDM names vs diffusers processor names");
+            Path plain = TestLoRA.write(dir.resolve("plain.safetensors"), TestLoRA.Layout.KOHYA, List.of(q));
+            assertSame(results.get("KOHYA_LDM 1"), pipe().generate(request("a red circle").lora(LoRASpec.file(plain, 0.75)).build())
+                    .finalLatents(), "kohya LDM names vs kohya diffusers names");
+        }
+    }
+
+    @Test
+    void aPromptTagAppliesTheNamedLoRAAtItsMultiplierAndLeavesTheText() throws Exception {
+        Path f = TestLoRA.write(dir.resolve("myStyle.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, TE_A));
+        try (PointerScope scope = new PointerScope()) {
+            GenerationResult tagged = pipe().generate(request("a red <lora:myStyle:0.5>circle").loraDir(dir).build());
+            GenerationResult given = pipe().generate(request("a red circle").lora(LoRASpec.file(f, 0.5)).build());
+            // equal latents: the LoRA at 0.5, and the text encoded without the tag
+            assertSame(tagged.finalLatents(), given.finalLatents(), "<lora:myStyle:0.5> vs LoRASpec at 0.5 and no tag");
+            assertDifferent(tagged.finalLatents(), pipe().generate(request("a red circle").lora(LoRASpec.file(f, 1.0)).build())
+                    .finalLatents(), "<lora:myStyle:0.5> vs the LoRA at 1.0");
+            GenerationResult split = pipe().generate(request("a red circle <lora:myStyle:te=0:unet=0.5>").loraDir(dir).build());
+            assertSame(split.finalLatents(), pipe().generate(request("a red circle").lora(new LoRASpec(f, null, 0.5, 0)).build())
+                    .finalLatents(), "<lora:myStyle:te=0:unet=0.5>");
+            // found in a subfolder too
+            Path sub = Files.createDirectories(dir.resolve("styles/more"));
+            Files.move(f, sub.resolve("myStyle.safetensors"));
+            assertSame(pipe().generate(request("a red <lora:myStyle:0.5>circle").loraDir(dir).build()).finalLatents(),
+                    tagged.finalLatents(), "tag resolved in a subfolder");
+
+            // A1111's infotext: the prompt keeps its tag, "Lora hashes" names it with its addnet hash
+            var p = tagged.parameters().getFirst();
+            assertEquals("a red <lora:myStyle:0.5>circle", p.prompt());
+            byte[] bytes = Files.readAllBytes(sub.resolve("myStyle.safetensors"));
+            long header = java.nio.ByteBuffer.wrap(bytes, 0, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+            byte[] data = java.util.Arrays.copyOfRange(bytes, (int) (8 + header), bytes.length);
+            String hash = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data)).substring(0, 12);
+            assertEquals("myStyle: " + hash, p.get("Lora hashes"));
+            assertTrue(p.format().contains("Lora hashes: \"myStyle: " + hash + "\""), p.format());
+            assertTrue(tagged.warnings().isEmpty(), tagged.warnings().toString());
+        }
+    }
+
+    @Test
+    void badFilesAndNamesGiveClearErrorsAndTouchNothing() throws Exception {
+        try (PointerScope scope = new PointerScope()) {
+            Map<String, Tensor> before = snapshot();
+            // an entry for a module this model lacks (a second transformer block)
+            TestLoRA extra = TestLoRA.linear(Component.UNET, ATTN + "transformer_blocks.1.attn1.to_q", 1, 32, 32, 4, 4);
+            Path unknown = TestLoRA.write(dir.resolve("unknown.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, extra));
+            String m = message(unknown);
+            assertTrue(m.contains("3 of 6 entries name no weight of this model") && m.contains("transformer_blocks_1_attn1_to_q")
+                    && m.contains("another architecture"), m);
+
+            // a LoRA for a model with wider text states: to_k of cross-attention takes 64, not 32
+            TestLoRA wide = TestLoRA.linear(Component.UNET, ATTN + "transformer_blocks.0.attn2.to_k", 1, 32, 64, 4, 4);
+            m = message(TestLoRA.write(dir.resolve("wide.safetensors"), TestLoRA.Layout.PEFT, List.of(wide)));
+            assertTrue(m.contains("attn2.to_k.weight [32, 32]") && m.contains("down [4, 64], up [32, 4]")
+                    && m.contains("another model"), m);
+
+            Map<String, Tensor> t = new LinkedHashMap<>();
+            t.put("lora_unet_down_blocks_0_attentions_0_proj_in.lora_down.weight", Q_A.down());
+            m = message(write("half.safetensors", t));
+            assertTrue(m.contains("a down matrix but no up matrix"), m);
+
+            t.put("lora_unet_down_blocks_0_attentions_0_proj_in.lora_up.weight", Q_A.up());
+            t.put("lora_unet_down_blocks_0_attentions_0_proj_in.dora_scale", Q_A.up());
+            m = message(write("dora.safetensors", t));
+            assertTrue(m.contains("uses DoRA"), m);
+
+            t.clear();
+            t.put("lora_te2_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight", Q_A.down());
+            assertTrue(message(write("xl.safetensors", t)).contains("SDXL"));
+
+            t.clear();
+            t.put("conv_in.weight", Q_A.down());
+            m = message(write("notalora.safetensors", t));
+            assertTrue(m.contains("Nothing matched"), m);
+
+            assertTrue(message(dir.resolve("missing.safetensors")).contains("does not exist"));
+            Files.writeString(dir.resolve("old.pt"), "x");
+            assertTrue(message(dir.resolve("old.pt")).contains("only .safetensors"));
+
+            var noDir = assertThrows(JDiffusionException.class, () -> pipe().generate(request("a <lora:myStyle:0.5>").build()));
+            assertTrue(noDir.getMessage().contains("--lora-dir"), noDir.getMessage());
+            var noName = assertThrows(JDiffusionException.class,
+                    () -> pipe().generate(request("a <lora:../unknown:0.5>").loraDir(dir).build()));
+            assertTrue(noName.getMessage().contains("no LoRA named '../unknown'"), noName.getMessage());
+            assertBitIdentical(before);
+        }
+    }
+
+    @Test
+    void concurrentRequestsNeverSeeEachOthersLoRAs() throws Exception {
+        Path f = TestLoRA.write(dir.resolve("a.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, TE_A, CONV_B));
+        float[] base;
+        float[] lora;
+        try (PointerScope scope = new PointerScope()) {
+            base = Tensors.toFloats(pipe().generate(request("a red circle").build()).finalLatents());
+            lora = Tensors.toFloats(pipe().generate(request("a red circle").lora(LoRASpec.file(f, 1.0)).build()).finalLatents());
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        try {
+            List<Future<Boolean>> checks = new ArrayList<>();
+            for (int i = 0; i < 9; i++) {
+                boolean withLoRA = i % 3 == 0;
+                checks.add(pool.submit(() -> {
+                    try (PointerScope scope = new PointerScope()) {
+                        var b = request("a red circle");
+                        if (withLoRA) b.lora(LoRASpec.file(f, 1.0));
+                        float[] got = Tensors.toFloats(pipe().generate(b.build()).finalLatents());
+                        return java.util.Arrays.equals(got, withLoRA ? lora : base);
+                    }
+                }));
+            }
+            for (Future<Boolean> c : checks) assertTrue(c.get(), "a request saw another request's LoRA");
+        } finally {
+            pool.shutdown();
+        }
+    }
+
+    private Path write(String name, Map<String, Tensor> tensors) {
+        Path p = dir.resolve(name);
+        SafetensorsWriter.write(p, tensors, Map.of());
+        return p;
+    }
+
+    private static String message(Path lora) {
+        var e = assertThrows(JDiffusionException.class, () -> pipe().readLoRA(lora).close());
+        System.out.println("error: " + e.getMessage());
+        return e.getMessage();
+    }
+}

@@ -1,0 +1,125 @@
+package jdiffusion.training;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import jdiffusion.models.clip.CLIPTextModel;
+import jdiffusion.models.clip.CLIPTokenizer;
+import jdiffusion.models.unet.UNet2DConditionModel;
+import jdiffusion.schedulers.DDPMScheduler;
+import jdiffusion.schedulers.SchedulerConfigFile;
+import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.Tensors;
+import jdiffusion.tensor.TorchGenerator;
+import jdiffusion.training.shapes.TinyShapesRecipe;
+import jdiffusion.training.shapes.TinyVocabulary;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The shared training loop on a very small UNet + text encoder and a fixed batch of latents. */
+class TrainerTest {
+    static Tensor latents;   // [4, 4, 8, 8]: a fixed "dataset"
+    static Tensor inputIds;  // [4, 77]
+    static DDPMScheduler ddpm;
+
+    @BeforeAll
+    static void data(@TempDir Path dir) throws Exception {
+        TinyVocabulary.build().write(dir.resolve("tokenizer"));
+        CLIPTokenizer tok = CLIPTokenizer.load(dir.resolve("tokenizer"));
+        String[] captions = {"a red circle on a blue background", "a small green square", "a yellow triangle",
+                "a big white cross on black"};
+        long[] ids = new long[4 * 77];
+        for (int i = 0; i < 4; i++) {
+            int[] row = tok.encodePadded(captions[i]);
+            for (int j = 0; j < 77; j++) ids[i * 77 + j] = row[j];
+        }
+        inputIds = Tensors.fromLongs(ids, 4, 77);
+        latents = new TorchGenerator(3).randn(4, 4, 8, 8).tanh();
+        Path sched = dir.resolve("scheduler_config.json");
+        Files.writeString(sched, TinyShapesRecipe.schedulerConfig().toString());
+        ddpm = (DDPMScheduler) Schedulers.create("DDPMScheduler", SchedulerConfigFile.read(sched), Map.of());
+    }
+
+    /** Fresh, seeded models: the same initial weights every call. */
+    record Models(UNet2DConditionModel unet, CLIPTextModel text) implements AutoCloseable {
+        static Models create() {
+            torch.manual_seed(11);
+            return new Models(new UNet2DConditionModel(TinyModels.unet()), new CLIPTextModel(TinyModels.text()));
+        }
+
+        Map<String, Tensor> parameters() {
+            Map<String, Tensor> p = new LinkedHashMap<>(Trainer.parameters(unet, "unet."));
+            p.putAll(Trainer.parameters(text, "text_encoder."));
+            return p;
+        }
+
+        Trainer.Objective objective() {
+            var o = new LatentDiffusionObjective(unet, text, true, ddpm, LatentDiffusionObjective.Prediction.EPSILON);
+            return (step, micro, rng) -> o.loss(latents, inputIds, rng);
+        }
+
+        @Override
+        public void close() {
+            unet.close();
+            text.close();
+        }
+    }
+
+    static TrainingConfig config(int steps) {
+        return new TrainingConfig(steps, 3e-3, 2, TrainingConfig.LrSchedule.COSINE, 2, 1.0, 1e-2, 0.9, false, 5, 0);
+    }
+
+    @Test
+    void aFewStepsOnASmallBatchLowerTheLoss() {
+        try (Models m = Models.create()) {
+            // the same noise and timesteps at every step, so that the losses compare
+            var o = new LatentDiffusionObjective(m.unet(), m.text(), true, ddpm, LatentDiffusionObjective.Prediction.EPSILON);
+            Trainer.Objective fixed = (step, micro, rng) -> o.loss(latents, inputIds, new TorchGenerator(42));
+            double[] first = {Double.NaN};
+            TrainingConfig c = new TrainingConfig(25, 3e-3, 0, TrainingConfig.LrSchedule.CONSTANT, 1, 1.0, 0, 0, false, 0, 0);
+            try (Trainer trainer = new Trainer(c, m.parameters(), null)) {
+                double last = trainer.run(fixed, (step, total, loss, lr) -> {
+                    if (step == 0) first[0] = loss;
+                });
+                assertTrue(last < 0.7 * first[0], "loss " + first[0] + " -> " + last);
+            }
+        }
+    }
+
+    @Test
+    void aResumedRunReachesTheSameLossAsAnUninterruptedOne(@TempDir Path dir) {
+        double straight;
+        try (Models m = Models.create(); Trainer t = new Trainer(config(6), m.parameters(), dir.resolve("a.safetensors"))) {
+            straight = t.run(m.objective(), Trainer.Listener.NONE);
+        }
+        Path ckpt = dir.resolve("b.safetensors");
+        try (Models m = Models.create(); Trainer t = new Trainer(config(6), m.parameters(), ckpt)) {
+            t.runUntil(3, m.objective(), Trainer.Listener.NONE);
+            t.save();
+        }
+        double resumed;
+        try (Models m = Models.create(); Trainer t = new Trainer(config(6), m.parameters(), ckpt)) {
+            assertTrue(t.resume());
+            assertEquals(3, t.stepsDone());
+            resumed = t.run(m.objective(), Trainer.Listener.NONE);
+        }
+        assertEquals(straight, resumed, 1e-6 * Math.abs(straight), "final loss, uninterrupted vs resumed at step 3");
+    }
+
+    @Test
+    void warmUpThenCosine() {
+        TrainingConfig c = new TrainingConfig(10, 1.0, 2, TrainingConfig.LrSchedule.COSINE, 1, 0, 0, 0, false, 0, 0);
+        assertEquals(0.5, c.learningRate(0), 1e-12);
+        assertEquals(1.0, c.learningRate(1), 1e-12);
+        assertEquals(1.0, c.learningRate(2), 1e-12);
+        assertEquals(0.5, c.learningRate(6), 1e-12);
+        assertTrue(c.learningRate(9) < 0.05);
+    }
+}
