@@ -1,12 +1,15 @@
 package jdiffusion.bench;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
 import jdiffusion.JDiffusionException;
+import jdiffusion.io.AtomicFiles;
 
 /**
  * A CLIP tokenizer folder for random models. The real CLIP vocabulary cannot be shipped, so the
@@ -19,6 +22,7 @@ import jdiffusion.JDiffusionException;
 final class ByteLevelTokenizer {
     static final int BOS = 49406;
     static final int EOS = 49407;
+    private static final ObjectMapper JSON = new ObjectMapper();
     private static final List<String> FILES =
             List.of("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json");
 
@@ -26,16 +30,16 @@ final class ByteLevelTokenizer {
 
     /** Writes vocab.json, merges.txt (header only), tokenizer_config.json and special_tokens_map.json. */
     static void write(Path dir) {
-        ObjectNode vocab = MinimalPipelineWriter.json().createObjectNode();
+        ObjectNode vocab = JSON.createObjectNode();
         List<Character> symbols = vocabularyOrder();
         for (int i = 0; i < 256; i++) vocab.put(String.valueOf(symbols.get(i)), i);
         for (int i = 0; i < 256; i++) vocab.put(symbols.get(i) + "</w>", 256 + i);
         vocab.put("<|startoftext|>", BOS);
         vocab.put("<|endoftext|>", EOS);
-        MinimalPipelineWriter.write(dir.resolve("vocab.json"), vocab);
+        writeText(dir.resolve("vocab.json"), vocab.toString());
         // tokenization_clip.py skips line 0 ("#version"): no merges, every word stays split into bytes
-        MinimalPipelineWriter.writeText(dir.resolve("merges.txt"), "#version: 0.2\n");
-        MinimalPipelineWriter.writeText(dir.resolve("tokenizer_config.json"), """
+        writeText(dir.resolve("merges.txt"), "#version: 0.2\n");
+        writeText(dir.resolve("tokenizer_config.json"), """
                 {
                   "add_prefix_space": false,
                   "bos_token": "<|startoftext|>",
@@ -50,7 +54,7 @@ final class ByteLevelTokenizer {
                   "comment": "byte-level vocabulary written by jdiffusion create-random: no merges, one token per byte"
                 }
                 """);
-        MinimalPipelineWriter.writeText(dir.resolve("special_tokens_map.json"), """
+        writeText(dir.resolve("special_tokens_map.json"), """
                 {
                   "bos_token": "<|startoftext|>",
                   "eos_token": "<|endoftext|>",
@@ -58,6 +62,11 @@ final class ByteLevelTokenizer {
                   "unk_token": "<|endoftext|>"
                 }
                 """);
+    }
+
+    private static void writeText(Path file, String text) {
+        byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+        AtomicFiles.write(file, tmp -> Files.write(tmp, bytes));
     }
 
     /** Copies a real CLIP tokenizer folder (or a pipeline's tokenizer/ subfolder). */

@@ -1,6 +1,7 @@
 package jdiffusion.bench;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,6 +15,7 @@ import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.vae.AutoencoderKL;
 import jdiffusion.nn.RandomInit;
 import jdiffusion.tensor.Tensors;
+import jdiffusion.training.PipelineWriter;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
@@ -25,7 +27,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * seeded random weights (PyTorch's default init scales, {@link RandomInit}), for benchmarks and
  * memory checks without a checkpoint. It loads with {@code StableDiffusionPipeline.load}.
  *
- * <p>Components are built, written and closed one at a time (SD 1.5's UNet is 3.4 GB in float32),
+ * <p>Written by {@link PipelineWriter} (diffusers' save_pretrained). Components are built, written and closed one at a time (SD 1.5's UNet is 3.4 GB in float32),
  * and the folder is assembled next to its destination and moved into place when complete.
  */
 public final class RandomPipelineFolder {
@@ -55,7 +57,7 @@ public final class RandomPipelineFolder {
             try {
                 unetCount = parameterCount(unet);
                 log.accept(String.format("unet:         %,15d parameters", unetCount));
-                MinimalPipelineWriter.writeUNet(staging.resolve("unet"), unet, storage);
+                PipelineWriter.writeUNet(staging.resolve("unet"), unet, storage);
             } finally {
                 unet.close();
             }
@@ -64,7 +66,7 @@ public final class RandomPipelineFolder {
             try {
                 vaeCount = parameterCount(vae);
                 log.accept(String.format("vae:          %,15d parameters", vaeCount));
-                MinimalPipelineWriter.writeVae(staging.resolve("vae"), vae, storage);
+                PipelineWriter.writeVae(staging.resolve("vae"), vae, storage);
             } finally {
                 vae.close();
             }
@@ -73,7 +75,7 @@ public final class RandomPipelineFolder {
             try {
                 textCount = parameterCount(textEncoder);
                 log.accept(String.format("text_encoder: %,15d parameters", textCount));
-                MinimalPipelineWriter.writeTextEncoder(staging.resolve("text_encoder"), textEncoder, storage);
+                PipelineWriter.writeTextEncoder(staging.resolve("text_encoder"), textEncoder, storage);
             } finally {
                 textEncoder.close();
             }
@@ -85,8 +87,9 @@ public final class RandomPipelineFolder {
                 log.accept("tokenizer:    byte-level CLIP vocabulary (no merges: one token per byte; "
                         + "pass --tokenizer DIR to copy a real one)");
             }
-            MinimalPipelineWriter.writeScheduler(staging, model.schedulerJson());
-            MinimalPipelineWriter.writeModelIndex(staging, schedulerClass(model));
+            ObjectNode scheduler = schedulerConfig(model);
+            PipelineWriter.writeScheduler(staging, scheduler);
+            PipelineWriter.writeModelIndex(staging, scheduler.get("_class_name").asText());
             moveIntoPlace(staging, target);
             staging = null;
             return new Counts(unetCount, vaeCount, textCount);
@@ -115,10 +118,9 @@ public final class RandomPipelineFolder {
         }
     }
 
-    private static String schedulerClass(RandomModel model) {
+    private static ObjectNode schedulerConfig(RandomModel model) {
         try {
-            JsonNode json = MinimalPipelineWriter.json().readTree(model.schedulerJson());
-            return json.get("_class_name").asText();
+            return (ObjectNode) new ObjectMapper().readTree(model.schedulerJson());
         } catch (IOException e) {
             throw new IllegalStateException("built-in scheduler config of " + model + " is not JSON", e);
         }
