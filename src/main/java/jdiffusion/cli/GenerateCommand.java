@@ -53,7 +53,7 @@ abstract class GenerateCommand implements Callable<Integer> {
         checkOutputs(request.numImages());
 
         StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, o.tokenizer,
-                PipelineOptions.of(o.dtype, o.device, o.variant).withVae(o.vae));
+                PipelineOptions.of(o.dtype, o.device, o.variant).withVae(o.vae).withEmbeddings(o.embeddings));
         try {
             AtomicBoolean stop = new AtomicBoolean();
             installInterruptHandler(stop);

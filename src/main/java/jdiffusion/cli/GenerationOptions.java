@@ -21,6 +21,10 @@ final class GenerationOptions {
             description = "A CLIP tokenizer folder, for a single-file --model (which holds none).")
     Path tokenizer;
 
+    @Option(names = "--embedding", paramLabel = "FILE",
+            description = "A textual-inversion embedding (safetensors: sd-concepts-library or A1111); its token can be used in prompts. Repeatable.")
+    java.util.List<Path> embeddings = new java.util.ArrayList<>();
+
     @Option(names = "--prompt", description = "What to draw.")
     String prompt;
 

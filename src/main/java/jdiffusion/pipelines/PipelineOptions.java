@@ -1,6 +1,7 @@
 package jdiffusion.pipelines;
 
 import java.nio.file.Path;
+import java.util.List;
 import jdiffusion.io.DType;
 import jdiffusion.tensor.Tensors;
 import org.bytedeco.pytorch.Device;
@@ -9,22 +10,29 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 /**
  * How a pipeline is loaded: the compute dtype (weights are converted once, at load), the device,
  * the weights variant to read ({@code fp16} picks {@code *.fp16.safetensors}; null the plain files),
- * and a VAE to use instead of the model's own (a diffusers VAE folder or a single file, see
- * {@link jdiffusion.models.vae.ExternalVAE}; null keeps the model's).
+ * a VAE to use instead of the model's own (a diffusers VAE folder or a single file, see
+ * {@link jdiffusion.models.vae.ExternalVAE}; null keeps the model's), and textual-inversion
+ * embeddings whose tokens every prompt may use (A1111 loads its embeddings folder the same way).
  */
-public record PipelineOptions(ScalarType dtype, Device device, String variant, Path vae) {
+public record PipelineOptions(ScalarType dtype, Device device, String variant, Path vae, List<Path> embeddings) {
     public PipelineOptions {
         if (dtype == null) dtype = ScalarType.Float;
         if (device == null) device = Tensors.CPU;
+        embeddings = embeddings == null ? List.of() : List.copyOf(embeddings);
     }
 
     public PipelineOptions(ScalarType dtype, Device device, String variant) {
-        this(dtype, device, variant, null);
+        this(dtype, device, variant, null, List.of());
     }
 
     /** The same options with another VAE (a folder or a file). */
     public PipelineOptions withVae(Path vae) {
-        return new PipelineOptions(dtype, device, variant, vae);
+        return new PipelineOptions(dtype, device, variant, vae, embeddings);
+    }
+
+    /** The same options with textual-inversion files (safetensors, or folders holding learned_embeds.safetensors). */
+    public PipelineOptions withEmbeddings(List<Path> files) {
+        return new PipelineOptions(dtype, device, variant, vae, files);
     }
 
     /** fp32 on the CPU, the plain weight files: diffusers' defaults and the exact path. */

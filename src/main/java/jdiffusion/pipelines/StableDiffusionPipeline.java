@@ -32,6 +32,7 @@ import jdiffusion.prompts.PromptEmbedsPair;
 import jdiffusion.prompts.PromptEncoder;
 import jdiffusion.prompts.PromptOptions;
 import jdiffusion.prompts.PromptParser;
+import jdiffusion.prompts.TextualInversion;
 import jdiffusion.schedulers.DDIMScheduler;
 import jdiffusion.schedulers.Scheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
@@ -101,7 +102,9 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         this.vae = vae;
         this.schedulerConfig = schedulerConfig;
         this.options = options;
-        this.promptEncoder = new PromptEncoder(tokenizer, textEncoder);
+        PromptEncoder encoder = new PromptEncoder(tokenizer, textEncoder);
+        this.promptEncoder = options.embeddings().isEmpty() ? encoder
+                : encoder.withTextualInversions(options.embeddings().stream().map(TextualInversion::load).toList());
         try (PointerScope scope = new PointerScope()) {
             Map<String, long[]> unetShapes = shapes(WeightLoader.namedTensors(unet));
             Map<String, long[]> textShapes = shapes(WeightLoader.namedTensors(textEncoder));

@@ -120,6 +120,37 @@ class GenerateCommandTest {
     }
 
     @Test
+    void aTextualInversionTokenCanBeUsedInThePrompt() throws Exception {
+        Path model = Golden.model("sd1-tiny-pipeline");
+        Path embedding = dir.resolve("learned_embeds.safetensors");
+        float[] vector = new float[32];
+        for (int i = 0; i < 32; i++) vector[i] = (float) Math.sin(i);
+        jdiffusion.io.SafetensorsWriter.write(embedding,
+                java.util.Map.of("<cat-toy>", jdiffusion.tensor.Tensors.fromFloats(vector, 32)));
+        Path with = dir.resolve("with.png");
+        Path without = dir.resolve("without.png");
+        List<String> common = List.of("--model", model.toString(), "--quiet", "--steps", "3", "--seed", "1",
+                "--width", "16", "--height", "16");
+        List<String> a = new ArrayList<>(List.of("txt2img", "--prompt", "a <cat-toy> on a table", "--embedding",
+                embedding.toString(), "--out", with.toString()));
+        a.addAll(common);
+        List<String> b = new ArrayList<>(List.of("txt2img", "--prompt", "a <cat-toy> on a table", "--out", without.toString()));
+        b.addAll(common);
+        CliRunner r = CliRunner.run(a.toArray(String[]::new));
+        assertEquals(0, r.exitCode(), r.err());
+        assertEquals(0, CliRunner.run(b.toArray(String[]::new)).exitCode());
+        int[] pa = Images.read(with).getRGB(0, 0, 16, 16, null, 0, 16);
+        int[] pb = Images.read(without).getRGB(0, 0, 16, 16, null, 0, 16);
+        assertFalse(java.util.Arrays.equals(pa, pb), "the embedding must change the image");
+        // an SD2-width embedding on this SD1-style model: a clear error naming both sizes
+        jdiffusion.io.SafetensorsWriter.write(embedding,
+                java.util.Map.of("<cat-toy>", jdiffusion.tensor.Tensors.fromFloats(new float[64], 64)));
+        r = CliRunner.run(a.toArray(String[]::new));
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("64") && r.err().contains("32"), r.err());
+    }
+
+    @Test
     void badInputGetsOneLineAndWritesNothing() throws Exception {
         String model = Golden.model("sd1-tiny-pipeline").toString();
         Path png = dir.resolve("never.png");
