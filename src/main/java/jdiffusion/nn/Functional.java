@@ -1,5 +1,6 @@
 package jdiffusion.nn;
 
+import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
@@ -15,6 +16,16 @@ public final class Functional {
     /** {@code F.silu}: x * sigmoid(x). */
     public static Tensor silu(Tensor x) {
         return torch.silu(x);
+    }
+
+    /**
+     * {@code F.silu} of a temporary that nothing else reads (a norm's output): at inference it is
+     * overwritten in place, which saves a buffer of its size and the pass that fills a fresh one
+     * (the VAE decoder at 512x512 makes fifteen of 64-128 MB). With gradients on it is F.silu:
+     * autograd needs the input.
+     */
+    public static Tensor siluOfTemporary(Tensor x) {
+        return GradMode.is_enabled() ? torch.silu(x) : torch.silu_(x);
     }
 
     /** {@code F.gelu} with the exact erf form (diffusers' GEGLU uses approximate="none"). */

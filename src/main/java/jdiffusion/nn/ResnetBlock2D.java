@@ -44,12 +44,12 @@ public final class ResnetBlock2D extends JavaModule {
     }
 
     private Tensor compute(Tensor x, Tensor temb) {
-        Tensor h = conv1.forward(Functional.silu(norm1.forward(x)));
+        Tensor h = conv1.forward(Functional.siluOfTemporary(norm1.forward(x)));
         if (timeEmbProj != null && temb != null) {
             // [B, out] -> [B, out, 1, 1], broadcast over the pixels
             h = h.add(timeEmbProj.forward(Functional.silu(temb)).unsqueeze(-1).unsqueeze(-1));
         }
-        h = conv2.forward(Functional.silu(norm2.forward(h)));
+        h = conv2.forward(Functional.siluOfTemporary(norm2.forward(h)));
         Tensor shortcut = convShortcut == null ? x : convShortcut.forward(x);
         Tensor out = shortcut.add(h);
         // diffusers always divides; skip the exact no-op division by 1

@@ -176,7 +176,7 @@ public final class UNet2DConditionModel extends JavaModule {
         }
 
         // 6. post-process
-        sample = Functional.silu(convNormOut.forward(sample));
+        sample = Functional.siluOfTemporary(convNormOut.forward(sample));
         return convOut.forward(sample).contiguous(); // the caller gets the plain layout whatever ran inside
     }
 

@@ -49,7 +49,7 @@ public final class Decoder extends JavaModule {
         List<UnaryOperator<Tensor>> stages = new ArrayList<>();
         stages.add(x -> midBlock.forward(convIn.forward(x)));
         for (UpDecoderBlock2D block : upBlocks) stages.add(block::forward);
-        stages.add(x -> convOut.forward(Functional.silu(convNormOut.forward(x))));
+        stages.add(x -> convOut.forward(Functional.siluOfTemporary(convNormOut.forward(x))));
         return Scopes.sequence(z, stages);
     }
 }

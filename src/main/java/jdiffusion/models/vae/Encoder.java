@@ -50,6 +50,6 @@ public final class Encoder extends JavaModule {
         x = convIn.forward(x);
         for (DownEncoderBlock2D block : downBlocks) x = block.forward(x);
         x = midBlock.forward(x);
-        return convOut.forward(Functional.silu(convNormOut.forward(x)));
+        return convOut.forward(Functional.siluOfTemporary(convNormOut.forward(x)));
     }
 }
