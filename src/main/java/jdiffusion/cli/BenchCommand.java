@@ -1,6 +1,7 @@
 package jdiffusion.cli;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -8,6 +9,7 @@ import java.util.concurrent.Callable;
 import jdiffusion.JDiffusionException;
 import jdiffusion.bench.BenchReport;
 import jdiffusion.bench.BenchSuite;
+import jdiffusion.io.AtomicFiles;
 import jdiffusion.io.DType;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import picocli.CommandLine.Command;
@@ -58,6 +60,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print the report as JSON.")
     boolean json;
 
+    @Option(names = "--save-json", paramLabel = "FILE", description = "Also write the JSON report to FILE.")
+    Path saveJson;
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
@@ -79,6 +84,10 @@ final class BenchCommand implements Callable<Integer> {
         int threadCount = threads != null ? threads : BenchSuite.physicalCores();
         if (threadCount < 1) throw new JDiffusionException("--threads must be at least 1");
         BenchReport report = new BenchSuite(model, tiny, s, types, steps, threadCount, memorySteps).run(err);
+        if (saveJson != null) {
+            String text = report.toJson() + "\n";
+            AtomicFiles.write(saveJson, tmp -> Files.writeString(tmp, text));
+        }
         if (json) {
             out.println(report.toJson());
             out.flush();
