@@ -8,6 +8,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import jdiffusion.JDiffusionException;
+import jdiffusion.training.LatentDiffusionObjective;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
 import jdiffusion.training.shapes.TinyShapesRecipe;
@@ -40,12 +41,25 @@ final class TrainTinyCommand implements Callable<Integer> {
     @Option(names = "--seed", description = "Seed of the whole run (default: ${DEFAULT-VALUE}).")
     long seed;
 
+    @Option(names = "--export-only", description = "Write --out from the checkpoints in --work as they are, and stop.")
+    boolean exportOnly;
+
+    @Option(names = "--prediction", description = "What the UNet learns to predict: EPSILON or V_PREDICTION (default: ${DEFAULT-VALUE}).")
+    LatentDiffusionObjective.Prediction prediction = LatentDiffusionObjective.Prediction.V_PREDICTION;
+
     @Option(names = "--bf16", description = "Autocast the forwards to bfloat16.")
     boolean bf16;
 
     @Override
     public Integer call() {
         Path workDir = work != null ? work : out.resolveSibling(out.getFileName() + ".work");
+        if (exportOnly) {
+            var d = TinyShapesRecipe.Options.defaults(out, workDir);
+            TinyShapesRecipe.exportCheckpoints(new TinyShapesRecipe.Options(out, workDir, d.vae(), d.vaeCycles(), d.vaeBatch(),
+                    d.unet(), d.unetBatch(), prediction, d.seed()));
+            System.out.println("wrote " + out + " from the checkpoints in " + workDir);
+            return 0;
+        }
         if (!resume && Files.isDirectory(workDir) && notEmpty(workDir)) {
             throw new JDiffusionException(workDir + " holds an earlier run; pass --resume to continue it, "
                     + "or another --work/--out to start afresh");
@@ -64,7 +78,7 @@ final class TrainTinyCommand implements Callable<Integer> {
                     unet.seed(), unet.checkpointEvery());
         }
         var options = new TinyShapesRecipe.Options(out, workDir, vae, vaeCycles, d.vaeBatch(), unet,
-                batch != null ? batch : d.unetBatch(), seed);
+                batch != null ? batch : d.unetBatch(), prediction, seed);
         TinyShapesRecipe.train(options, new TinyShapesRecipe.Progress() {
             @Override
             public Trainer.Listener stage(String name, int totalSteps) {

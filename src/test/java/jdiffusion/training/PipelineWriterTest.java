@@ -32,7 +32,7 @@ class PipelineWriterTest {
         AutoencoderKL vae = new AutoencoderKL(TinyShapesRecipe.vaeConfig(0.5));
         CLIPTextModel text = new CLIPTextModel(TinyShapesRecipe.textConfig());
         try {
-            TinyShapesRecipe.export(out, unet, vae, text);
+            TinyShapesRecipe.export(out, unet, vae, text, LatentDiffusionObjective.Prediction.V_PREDICTION);
             for (String f : new String[] {"model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
                     "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json",
                     "text_encoder/model.safetensors", "tokenizer/vocab.json", "tokenizer/merges.txt",

@@ -69,7 +69,7 @@ public final class TinyShapesRecipe {
      * scored reconstructions showed 84 % colour and 56 % shape at step 800 (96 % and 62 % at 1400).
      */
     public record Options(Path out, Path work, TrainingConfig vae, List<Integer> vaeCycles, int vaeBatch,
-                          TrainingConfig unet, int unetBatch, long seed) {
+                          TrainingConfig unet, int unetBatch, LatentDiffusionObjective.Prediction prediction, long seed) {
         public Options {
             vaeCycles = List.copyOf(vaeCycles);
             for (int i = 1; i < vaeCycles.size(); i++) {
@@ -83,9 +83,10 @@ public final class TinyShapesRecipe {
             long seed = 0;
             TrainingConfig vae = new TrainingConfig(800, 5e-4, 30, TrainingConfig.LrSchedule.COSINE, 1, 1.0, 0.0,
                     0, false, seed, 200);
-            TrainingConfig unet = new TrainingConfig(2800, 5e-4, 200, TrainingConfig.LrSchedule.COSINE, 1, 1.0, 1e-2,
+            TrainingConfig unet = new TrainingConfig(1500, 5e-4, 150, TrainingConfig.LrSchedule.COSINE, 1, 1.0, 1e-2,
                     0.999, false, seed + 1, 250);
-            return new Options(out, work, vae, List.of(800, 1400), 8, unet, 32, seed);
+            return new Options(out, work, vae, List.of(800, 1400), 8, unet, 32,
+                    LatentDiffusionObjective.Prediction.V_PREDICTION, seed);
         }
     }
 
@@ -139,6 +140,11 @@ public final class TinyShapesRecipe {
      * (2M) as the default sampler: few steps suffice at 64x64.
      */
     public static ObjectNode schedulerConfig() {
+        return schedulerConfig(LatentDiffusionObjective.Prediction.V_PREDICTION);
+    }
+
+    /** {@link #schedulerConfig()} for a model trained to predict {@code prediction}. */
+    public static ObjectNode schedulerConfig(LatentDiffusionObjective.Prediction prediction) {
         ObjectNode c = PipelineWriterAccess.json().createObjectNode();
         c.put("_class_name", "DPMSolverMultistepScheduler");
         c.put("_diffusers_version", "0.31.0");
@@ -149,7 +155,7 @@ public final class TinyShapesRecipe {
         c.put("clip_sample", false);
         c.put("lower_order_final", true);
         c.put("num_train_timesteps", 1000);
-        c.put("prediction_type", "epsilon");
+        c.put("prediction_type", prediction.configName());
         c.put("set_alpha_to_one", false);
         c.put("solver_order", 2);
         c.put("solver_type", "midpoint");
@@ -221,10 +227,10 @@ public final class TinyShapesRecipe {
         CLIPTextModel textEncoder = new CLIPTextModel(textConfig());
         try {
             Path schedulerFile = options.work().resolve("scheduler_config.json");
-            writeJson(schedulerFile, schedulerConfig());
+            writeJson(schedulerFile, schedulerConfig(options.prediction()));
             DDPMScheduler ddpm = (DDPMScheduler) Schedulers.create("DDPMScheduler", SchedulerConfigFile.read(schedulerFile), Map.of());
             LatentDiffusionObjective objective = new LatentDiffusionObjective(unet, textEncoder, true, ddpm,
-                    LatentDiffusionObjective.Prediction.EPSILON);
+                    options.prediction());
             Tensor emptyIds = Tensors.fromLongs(toLongs(tokenizer.encodePadded("")), CLIPTokenizer.MAX_LENGTH);
             Map<String, Tensor> params = new LinkedHashMap<>(Trainer.parameters(unet, "unet."));
             params.putAll(Trainer.parameters(textEncoder, "text_encoder."));
@@ -245,21 +251,58 @@ public final class TinyShapesRecipe {
                     }
                 }
             }
-            export(options.out(), unet, vae, textEncoder);
+            export(options.out(), unet, vae, textEncoder, options.prediction());
         } finally {
             unet.close();
             textEncoder.close();
         }
     }
 
+    /**
+     * Writes {@code options.out()} from the checkpoints in {@code options.work()} as they are (the
+     * UNet's EMA weights when present), e.g. to evaluate a run that is still going.
+     */
+    public static void exportCheckpoints(Options options) {
+        Path work = options.work();
+        double scaling;
+        try (SafetensorsFile cache = SafetensorsFile.open(work.resolve("latents.safetensors"))) {
+            scaling = Double.parseDouble(cache.metadata().get("scaling_factor"));
+        }
+        AutoencoderKL vae = new AutoencoderKL(vaeConfig(scaling));
+        UNet2DConditionModel unet = new UNet2DConditionModel(unetConfig());
+        CLIPTextModel textEncoder = new CLIPTextModel(textConfig());
+        try {
+            loadCheckpoint(vae, work.resolve("vae-checkpoint.safetensors"), "");
+            loadCheckpoint(unet, work.resolve("unet-checkpoint.safetensors"), "unet.");
+            loadCheckpoint(textEncoder, work.resolve("unet-checkpoint.safetensors"), "text_encoder.");
+            export(options.out(), unet, vae, textEncoder, options.prediction());
+        } finally {
+            vae.close();
+            unet.close();
+            textEncoder.close();
+        }
+    }
+
+    private static void loadCheckpoint(org.bytedeco.pytorch.Module module, Path file, String prefix) {
+        try (SafetensorsFile f = SafetensorsFile.open(file);
+             PointerScope scope = new PointerScope();
+             NoGradGuard noGrad = new NoGradGuard()) {
+            boolean ema = f.contains("ema/" + prefix + Trainer.parameters(module, "").keySet().iterator().next());
+            for (var e : Trainer.parameters(module, prefix).entrySet()) {
+                e.getValue().copy_(f.load((ema ? "ema/" : "param/") + e.getKey(), ScalarType.Float));
+            }
+        }
+    }
+
     /** Writes the model folder through a temporary sibling folder, replacing {@code out} when complete. */
-    public static void export(Path out, UNet2DConditionModel unet, AutoencoderKL vae, CLIPTextModel textEncoder) {
+    public static void export(Path out, UNet2DConditionModel unet, AutoencoderKL vae, CLIPTextModel textEncoder,
+                              LatentDiffusionObjective.Prediction prediction) {
         Path target = out.toAbsolutePath().normalize();
         Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp");
         deleteTree(tmp);
         PipelineWriter.writeModels(tmp, unet, vae, textEncoder, ScalarType.Half);
         TinyVocabulary.build().write(tmp.resolve("tokenizer"));
-        PipelineWriter.writeScheduler(tmp, schedulerConfig());
+        PipelineWriter.writeScheduler(tmp, schedulerConfig(prediction));
         PipelineWriter.writeModelIndex(tmp, "DPMSolverMultistepScheduler");
         deleteTree(target);
         try {
