@@ -23,7 +23,8 @@ public record BenchReport(String model, String cpu, int threads, int physicalCor
                           MemoryCheck memorySteps) {
 
     /** Resident memory over a long run of denoising steps in one process. */
-    public record MemoryCheck(int steps, int size, String dtype, long rssAfterFirstStep, long rssAfterLastStep) {}
+    public record MemoryCheck(int steps, int size, String dtype, long rssAfterFirstStep, long rssAfterLastStep,
+                              long javaHeapAfterFirstStep, long javaHeapAfterLastStep) {}
 
     private static final ObjectMapper JSON = JsonMapper.builder()
             .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
@@ -114,9 +115,11 @@ public record BenchReport(String model, String cpu, int threads, int physicalCor
         }
         if (memorySteps != null) {
             out.println();
-            out.printf(Locale.ROOT, "Memory over %d steps (%s, %dx%d): resident %.1f MB after the first step, %.1f MB after the last%n",
+            out.printf(Locale.ROOT, "Memory over %d steps (%s, %dx%d): resident %.1f MB after the first step, %.1f MB after the last"
+                            + " (of which Java heap committed %.1f -> %.1f MB)%n",
                     memorySteps.steps(), memorySteps.dtype(), memorySteps.size(), memorySteps.size(),
-                    memorySteps.rssAfterFirstStep() / 1048576.0, memorySteps.rssAfterLastStep() / 1048576.0);
+                    memorySteps.rssAfterFirstStep() / 1048576.0, memorySteps.rssAfterLastStep() / 1048576.0,
+                    memorySteps.javaHeapAfterFirstStep() / 1048576.0, memorySteps.javaHeapAfterLastStep() / 1048576.0);
         }
         out.flush();
     }

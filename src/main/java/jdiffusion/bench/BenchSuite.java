@@ -100,7 +100,8 @@ public record BenchSuite(Path model, boolean tiny, List<Integer> sizes, List<Sca
                 try (StableDiffusionPipeline pipe = StableDiffusionPipeline.load(folder.toString(),
                         new PipelineOptions(dtype, Tensors.CPU, null))) {
                     long[] rss = Benchmark.memoryOverSteps(pipe, size, memorySteps);
-                    memory = new BenchReport.MemoryCheck(memorySteps, size, Benchmark.dtypeName(dtype), rss[0], rss[1]);
+                    memory = new BenchReport.MemoryCheck(memorySteps, size, Benchmark.dtypeName(dtype), rss[0], rss[1],
+                            rss[2], rss[3]);
                 }
             }
             return new BenchReport(tiny ? "tiny random model (SD 1.5 structure)" : folder.toString(), Cpu.modelName(),
