@@ -27,7 +27,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * {@link #decode}/{@link #encode} work on the whole image, so memory grows with its size;
  * {@link #decodeTiled}/{@link #encodeTiled} (diffusers' {@code enable_tiling}) bound it to one tile.
  */
-public final class AutoencoderKL extends JavaModule {
+public final class AutoencoderKL extends JavaModule implements ModelLoading.ChannelsLastInFloat32 {
     private final AutoencoderKLConfig config;
     private final Encoder encoder;
     private final Decoder decoder;
@@ -60,7 +60,6 @@ public final class AutoencoderKL extends JavaModule {
         List<Path> files = ModelFolder.weightFiles(vaeFolder, variant);
         AutoencoderKL model = new AutoencoderKL(AutoencoderKLConfig.fromJson(vaeFolder.resolve("config.json")));
         ModelLoading.loadWeights(model, files, KeyMap.diffusersLegacyAttention(), dtype, device, "AutoencoderKL");
-        channelsLastOnCpu(model, device);
         return model;
     }
 
@@ -71,16 +70,7 @@ public final class AutoencoderKL extends JavaModule {
         RandomInit.initialize(model, seed);
         model.to(device, dtype, false);
         ModelLoading.prepareForInference(model, device, dtype);
-        channelsLastOnCpu(model, device);
         return model;
-    }
-
-    /**
-     * The VAE works at up to 512x512 and more, where channels-last pays in float32 too (decode at
-     * 256x256: 4.52 s vs 4.87 s NCHW, interleaved runs); bf16/fp16 models already are (ModelLoading).
-     */
-    private static void channelsLastOnCpu(AutoencoderKL model, Device device) {
-        if (device.is_cpu()) ChannelsLast.convertWeights(model);
     }
 
     public AutoencoderKLConfig config() {
