@@ -18,8 +18,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * The whole {@code jdiffusion bench}: thread count, ceiling probe, one {@link Benchmark#run} per
- * dtype and size (each in a freshly loaded pipeline, so that its peak memory is its own), and the
- * optional long-run memory check.
+ * dtype and size (full size: each in a JVM of its own, {@link IsolatedRun}, so that its time and
+ * peak memory are its own), and the optional long-run memory check.
  *
  * @param model       a diffusers folder; null for the default random SD 1.5 (fp16 on disk), created on first use
  * @param tiny        a tiny random model in a temporary folder and small probe shapes: seconds
@@ -42,6 +42,12 @@ public record BenchSuite(Path model, boolean tiny, List<Integer> sizes, List<Sca
 
     public static boolean cpuHasBf16() {
         return Cpu.hasBf16();
+    }
+
+    /** {@code bench --one-run}: one configuration in this JVM, its figures as JSON (for {@link IsolatedRun}). */
+    public static String runOne(Path model, ScalarType dtype, int size, int steps, int threads) {
+        NativeThreads.setComputeThreads(threads);
+        return IsolatedRun.toJson(Benchmark.run(model.toString(), dtype, size, steps));
     }
 
     /** Runs everything; progress lines go to {@code log}. */
@@ -76,7 +82,9 @@ public record BenchSuite(Path model, boolean tiny, List<Integer> sizes, List<Sca
                     log.printf("Running %s at %dx%d, %d steps, %d threads...%n", Benchmark.dtypeName(dtype), size, size,
                             steps, threads);
                     log.flush();
-                    BenchRun r = Benchmark.run(folder.toString(), dtype, size, steps);
+                    // tiny: in this JVM (the test suite runs it, seconds); full size: each in a JVM of its own
+                    BenchRun r = tiny ? Benchmark.run(folder.toString(), dtype, size, steps)
+                            : IsolatedRun.run(folder, Benchmark.dtypeName(dtype), size, steps, threads, log);
                     log.printf("  UNet step %.2f s, VAE decode %.2f s, peak RSS %.2f GB%n", r.unetStepSeconds(),
                             r.vaeDecodeSeconds(), r.peakRssBytes() / 1e9);
                     log.flush();

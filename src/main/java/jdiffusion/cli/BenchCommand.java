@@ -63,6 +63,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--save-json", paramLabel = "FILE", description = "Also write the JSON report to FILE.")
     Path saveJson;
 
+    @Option(names = "--one-run", hidden = true,
+            description = "Internal: run one --dtype and --size with --model in this JVM and print its figures as JSON.")
+    boolean oneRun;
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
@@ -83,6 +87,14 @@ final class BenchCommand implements Callable<Integer> {
         }
         int threadCount = threads != null ? threads : BenchSuite.physicalCores();
         if (threadCount < 1) throw new JDiffusionException("--threads must be at least 1");
+        if (oneRun) {
+            if (model == null || types.size() != 1 || s.size() != 1) {
+                throw new JDiffusionException("--one-run takes --model, one --dtype and one --size");
+            }
+            out.println(BenchSuite.runOne(model, types.getFirst(), s.getFirst(), steps, threadCount));
+            out.flush();
+            return 0;
+        }
         BenchReport report = new BenchSuite(model, tiny, s, types, steps, threadCount, memorySteps).run(err);
         if (saveJson != null) {
             String text = report.toJson() + "\n";
