@@ -74,9 +74,9 @@ class SingleFileModelsTest {
         AutoencoderKL fromFile;
         try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(file)) {
             fromFile = new AutoencoderKL(AutoencoderKLConfig.fromJson(configFile("vae", ckpt.vaeConfig())));
-            try (PointerScope scope = new PointerScope()) {
-                WeightLoader.load(fromFile, ckpt.vae(), "VAE from " + file.getFileName());
-            }
+            // the loading path every model takes (weights, then the inference layout)
+            jdiffusion.models.ModelLoading.loadWeights(fromFile, ckpt.vae(), ScalarType.Float, Tensors.CPU,
+                    "VAE from " + file.getFileName());
         }
         AutoencoderKL fromFolder = AutoencoderKL.load(Golden.model("sd1-tiny-pipeline/vae"), ScalarType.Float, Tensors.CPU);
         try (Golden g = Golden.open("vae"); PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {

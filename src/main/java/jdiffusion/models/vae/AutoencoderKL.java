@@ -27,7 +27,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * {@link #decode}/{@link #encode} work on the whole image, so memory grows with its size;
  * {@link #decodeTiled}/{@link #encodeTiled} (diffusers' {@code enable_tiling}) bound it to one tile.
  */
-public final class AutoencoderKL extends JavaModule {
+public final class AutoencoderKL extends JavaModule implements ModelLoading.ChannelsLastInFloat32 {
     private final AutoencoderKLConfig config;
     private final Encoder encoder;
     private final Decoder decoder;
