@@ -39,6 +39,16 @@ public final class Trainer implements AutoCloseable {
         Tensor loss(int step, int microBatch, TorchGenerator rng);
     }
 
+    /**
+     * An objective that runs its own backward pass, for when the graph is not kept whole
+     * (gradient checkpointing recomputes each block during the backward): it adds
+     * d(loss * gradScale)/d(parameter) into the parameters' gradients and returns the loss value.
+     */
+    @FunctionalInterface
+    public interface BackwardObjective {
+        double lossAndBackward(int step, int microBatch, TorchGenerator rng, double gradScale);
+    }
+
     /** Told after each optimiser step (0-based {@code step}) and when a checkpoint is written. */
     public interface Listener {
         void onStep(int step, int totalSteps, double loss, double learningRate);
@@ -141,8 +151,29 @@ public final class Trainer implements AutoCloseable {
         return runUntil(config.steps(), objective, listener);
     }
 
+    /** As {@link #run} for an objective that runs its own backward pass. */
+    public double run(BackwardObjective objective, Listener listener) {
+        return runUntil(config.steps(), objective, listener);
+    }
+
     /** As {@link #run}, stopping after step {@code stopAt} (exclusive), e.g. to test resuming. */
     public double runUntil(int stopAt, Objective objective, Listener listener) {
+        return runUntil(stopAt, (BackwardObjective) (step, micro, rng, gradScale) -> {
+            Tensor l = objective.loss(step, micro, rng).to(ScalarType.Float);
+            Tensor scaled = gradScale == 1 ? l : l.mul(new Scalar(gradScale));
+            boolean autocast = torch.is_autocast_enabled(DeviceType.CPU);
+            torch.set_autocast_enabled(DeviceType.CPU, false); // autocast is for forwards only
+            try {
+                scaled.backward();
+            } finally {
+                torch.set_autocast_enabled(DeviceType.CPU, autocast);
+            }
+            return l.item_double();
+        }, listener);
+    }
+
+    /** As {@link #runUntil(int, Objective, Listener)} for an objective that runs its own backward pass. */
+    public double runUntil(int stopAt, BackwardObjective objective, Listener listener) {
         int end = Math.min(stopAt, config.steps());
         boolean autocast = config.bf16();
         while (stepsDone < end) {
@@ -152,20 +183,19 @@ public final class Trainer implements AutoCloseable {
             try (PointerScope scope = new PointerScope()) {
                 for (int micro = 0; micro < config.gradientAccumulation(); micro++) {
                     TorchGenerator rng = new TorchGenerator(mix(config.seed(), step, micro));
-                    Tensor l;
+                    double l;
                     if (autocast) {
                         torch.set_autocast_enabled(DeviceType.CPU, true);
                         torch.set_autocast_dtype(DeviceType.CPU, ScalarType.BFloat16);
                         torch.set_autocast_cache_enabled(false); // the weights change every step
                     }
                     try {
-                        l = objective.loss(step, micro, rng).to(ScalarType.Float);
+                        // a BackwardObjective that recomputes blocks needs autocast on; it turns it off for backward() itself
+                        l = objective.lossAndBackward(step, micro, rng, 1.0 / config.gradientAccumulation());
                     } finally {
                         if (autocast) torch.set_autocast_enabled(DeviceType.CPU, false);
                     }
-                    Tensor scaled = config.gradientAccumulation() == 1 ? l : l.div(new Scalar((double) config.gradientAccumulation()));
-                    scaled.backward();
-                    loss += l.item_double() / config.gradientAccumulation();
+                    loss += l / config.gradientAccumulation();
                 }
                 if (!Double.isFinite(loss)) {
                     throw new JDiffusionException("the loss became " + loss + " at step " + step
