@@ -47,6 +47,9 @@ final class TrainTinyCommand implements Callable<Integer> {
     @Option(names = "--prediction", description = "What the UNet learns to predict: EPSILON or V_PREDICTION (default: ${DEFAULT-VALUE}).")
     LatentDiffusionObjective.Prediction prediction = LatentDiffusionObjective.Prediction.V_PREDICTION;
 
+    @Option(names = "--snr-gamma", description = "Min-SNR loss weighting gamma, 0 = off (default: the recipe's, 5).")
+    Double snrGamma;
+
     @Option(names = "--bf16", description = "Autocast the forwards to bfloat16.")
     boolean bf16;
 
@@ -56,7 +59,7 @@ final class TrainTinyCommand implements Callable<Integer> {
         if (exportOnly) {
             var d = TinyShapesRecipe.Options.defaults(out, workDir);
             TinyShapesRecipe.exportCheckpoints(new TinyShapesRecipe.Options(out, workDir, d.vae(), d.vaeCycles(), d.vaeBatch(),
-                    d.unet(), d.unetBatch(), prediction, d.seed()));
+                    d.unet(), d.unetBatch(), prediction, d.seed(), d.snrGamma()));
             System.out.println("wrote " + out + " from the checkpoints in " + workDir);
             return 0;
         }
@@ -78,7 +81,7 @@ final class TrainTinyCommand implements Callable<Integer> {
                     unet.seed(), unet.checkpointEvery());
         }
         var options = new TinyShapesRecipe.Options(out, workDir, vae, vaeCycles, d.vaeBatch(), unet,
-                batch != null ? batch : d.unetBatch(), prediction, seed);
+                batch != null ? batch : d.unetBatch(), prediction, seed, snrGamma != null ? snrGamma : d.snrGamma());
         TinyShapesRecipe.train(options, new TinyShapesRecipe.Progress() {
             @Override
             public Trainer.Listener stage(String name, int totalSteps) {

@@ -36,14 +36,34 @@ public final class LatentDiffusionObjective {
     private final boolean trainTextEncoder;
     private final DDPMScheduler noiseScheduler;
     private final Prediction prediction;
+    private final double snrGamma;
 
     public LatentDiffusionObjective(UNet2DConditionModel unet, CLIPTextModel textEncoder, boolean trainTextEncoder,
                                     DDPMScheduler noiseScheduler, Prediction prediction) {
+        this(unet, textEncoder, trainTextEncoder, noiseScheduler, prediction, 0);
+    }
+
+    private LatentDiffusionObjective(UNet2DConditionModel unet, CLIPTextModel textEncoder, boolean trainTextEncoder,
+                                     DDPMScheduler noiseScheduler, Prediction prediction, double snrGamma) {
         this.unet = unet;
         this.textEncoder = textEncoder;
         this.trainTextEncoder = trainTextEncoder;
         this.noiseScheduler = noiseScheduler;
         this.prediction = prediction;
+        this.snrGamma = snrGamma;
+    }
+
+    /**
+     * The same objective with Min-SNR loss weighting (Hang et al. 2023; train_text_to_image.py's
+     * {@code --snr_gamma}): each sample's MSE is weighted by min(SNR(t), gamma) / SNR(t) for epsilon
+     * and min(SNR(t), gamma) / (SNR(t) + 1) for v, so the nearly noise-free timesteps stop
+     * dominating the gradient. Converges several times faster; 0 turns it off.
+     */
+    public LatentDiffusionObjective withSnrGamma(double gamma) {
+        if (!(gamma >= 0) || Double.isInfinite(gamma)) {
+            throw new jdiffusion.JDiffusionException("snr gamma must be >= 0 (0 = off), got " + gamma);
+        }
+        return new LatentDiffusionObjective(unet, textEncoder, trainTextEncoder, noiseScheduler, prediction, gamma);
     }
 
     /**
@@ -68,7 +88,23 @@ public final class LatentDiffusionObjective {
         }
         // 3. prediction and loss, in float32 whatever the autocast dtype
         Tensor pred = unet.forward(noisy, timesteps, context).to(ScalarType.Float);
-        return torch.mse_loss(pred, target);
+        if (snrGamma == 0) return torch.mse_loss(pred, target);
+        Tensor perSample = pred.sub(target).square().reshape(pred.size(0), -1).mean(new long[] {1}); // [B]
+        return perSample.mul(snrWeights(timesteps)).mean();
+    }
+
+    /** diffusers' compute_snr and the Min-SNR weights for {@code timesteps} [B]: float32 [B]. */
+    Tensor snrWeights(Tensor timesteps) {
+        float[] alphasCumprod = noiseScheduler.alphasCumprod();
+        long[] t = jdiffusion.tensor.Tensors.toLongs(timesteps);
+        float[] w = new float[t.length];
+        for (int i = 0; i < t.length; i++) {
+            double a = alphasCumprod[(int) t[i]];
+            double snr = a / (1 - a);
+            double clipped = Math.min(snr, snrGamma);
+            w[i] = (float) (prediction == Prediction.EPSILON ? clipped / snr : clipped / (snr + 1));
+        }
+        return jdiffusion.tensor.Tensors.fromFloats(w, t.length);
     }
 
     /**

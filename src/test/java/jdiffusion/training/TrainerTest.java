@@ -122,4 +122,34 @@ class TrainerTest {
         assertEquals(0.5, c.learningRate(6), 1e-12);
         assertTrue(c.learningRate(9) < 0.05);
     }
+
+    @Test
+    void minSnrWeightsFollowTheFormula() {
+        float[] ac = ddpm.alphasCumprod();
+        Tensor t = Tensors.fromLongs(new long[] {0, 500, 999}, 3);
+        var eps = new LatentDiffusionObjective(null, null, false, ddpm, LatentDiffusionObjective.Prediction.EPSILON)
+                .withSnrGamma(5);
+        var v = new LatentDiffusionObjective(null, null, false, ddpm, LatentDiffusionObjective.Prediction.V_PREDICTION)
+                .withSnrGamma(5);
+        float[] we = Tensors.toFloats(eps.snrWeights(t));
+        float[] wv = Tensors.toFloats(v.snrWeights(t));
+        int[] steps = {0, 500, 999};
+        for (int i = 0; i < 3; i++) {
+            double snr = ac[steps[i]] / (1.0 - ac[steps[i]]);
+            assertEquals(Math.min(snr, 5) / snr, we[i], 1e-6, "epsilon weight at t=" + steps[i]);
+            assertEquals(Math.min(snr, 5) / (snr + 1), wv[i], 1e-6, "v weight at t=" + steps[i]);
+        }
+        assertTrue(we[0] < 0.01 && we[2] == 1f, "low-noise steps are down-weighted, high-noise ones kept");
+    }
+
+    @Test
+    void minSnrWithAHugeGammaIsThePlainEpsilonLoss() {
+        try (Models m = Models.create()) {
+            var plain = new LatentDiffusionObjective(m.unet(), m.text(), true, ddpm, LatentDiffusionObjective.Prediction.EPSILON);
+            var weighted = plain.withSnrGamma(1e12);
+            double a = plain.loss(latents, inputIds, new TorchGenerator(7)).item_double();
+            double b = weighted.loss(latents, inputIds, new TorchGenerator(7)).item_double();
+            assertEquals(a, b, 1e-6 * a);
+        }
+    }
 }
