@@ -32,7 +32,7 @@ final class TrainTinyCommand implements Callable<Integer> {
     Integer steps;
 
     @Option(names = "--vae-steps", split = ",", paramLabel = "N[,N...]",
-            description = "VAE cosine cycles, each ending at that many steps in all (default: the recipe's, 800,1400).")
+            description = "VAE cosine cycles, each ending at that many steps in all (default: the recipe's, 1000,2500,4000).")
     List<Integer> vaeSteps;
 
     @Option(names = "--batch", description = "UNet batch size (default: the recipe's).")
@@ -58,7 +58,7 @@ final class TrainTinyCommand implements Callable<Integer> {
         Path workDir = work != null ? work : out.resolveSibling(out.getFileName() + ".work");
         if (exportOnly) {
             var d = TinyShapesRecipe.Options.defaults(out, workDir);
-            TinyShapesRecipe.exportCheckpoints(new TinyShapesRecipe.Options(out, workDir, d.vae(), d.vaeCycles(), d.vaeBatch(),
+            TinyShapesRecipe.exportCheckpoints(new TinyShapesRecipe.Options(out, workDir, d.vae(), d.vaeCycles(), d.vaeEdgeFrom(), d.vaeBatch(),
                     d.unet(), d.unetBatch(), prediction, d.seed(), d.snrGamma()));
             System.out.println("wrote " + out + " from the checkpoints in " + workDir);
             return 0;
@@ -80,7 +80,7 @@ final class TrainTinyCommand implements Callable<Integer> {
                     unet.gradientAccumulation(), unet.maxGradNorm(), unet.weightDecay(), unet.emaDecay(), true,
                     unet.seed(), unet.checkpointEvery());
         }
-        var options = new TinyShapesRecipe.Options(out, workDir, vae, vaeCycles, d.vaeBatch(), unet,
+        var options = new TinyShapesRecipe.Options(out, workDir, vae, vaeCycles, d.vaeEdgeFrom(), d.vaeBatch(), unet,
                 batch != null ? batch : d.unetBatch(), prediction, seed, snrGamma != null ? snrGamma : d.snrGamma());
         TinyShapesRecipe.train(options, new TinyShapesRecipe.Progress() {
             @Override
