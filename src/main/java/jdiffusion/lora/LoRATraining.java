@@ -49,9 +49,12 @@ public final class LoRATraining implements AutoCloseable {
     public static final List<String> TEXT_ENCODER_TARGETS = List.of("q_proj", "k_proj", "v_proj", "out_proj");
 
     /*
-     * File names: the script saves convert_state_dict_to_diffusers(get_peft_model_state_dict(model))
-     * through StableDiffusionLoraLoaderMixin.save_lora_weights, which prefixes "unet." /
-     * "text_encoder.". get_peft_model_state_dict gives "<module>.lora_A.weight" / "lora_B"; the
+     * File names, as checked in diffusers' sources (examples/dreambooth/train_dreambooth_lora.py,
+     * utils/state_dict_utils.py, loaders/lora_base.py): the script saves
+     * convert_state_dict_to_diffusers(get_peft_model_state_dict(model)) through
+     * StableDiffusionLoraLoaderMixin.save_lora_weights, whose pack_weights prefixes "unet." /
+     * "text_encoder." and whose write_lora_layers calls safetensors' save_file(...,
+     * metadata={"format": "pt"}). get_peft_model_state_dict gives "<module>.lora_A.weight" / "lora_B"; the
      * PEFT_TO_DIFFUSERS table of diffusers/utils/state_dict_utils.py then renames
      * "to_q.lora_A" -> "to_q.lora.down" (likewise to_k, to_v, to_out.0; lora_B -> lora.up) and
      * ".q_proj.lora_A" -> ".q_proj.lora_linear_layer.down" (likewise k_proj, v_proj, out_proj), e.g.
@@ -64,7 +67,7 @@ public final class LoRATraining implements AutoCloseable {
     private static final String TEXT_DOWN = ".lora_linear_layer.down.weight";
     private static final String TEXT_UP = ".lora_linear_layer.up.weight";
 
-    /** One adapted layer: its module name in the file (with the component prefix) and its factors. */
+    /** One adapted layer: the keys of its two factors in the file, the layer, and the adapter on it. */
     private record Adapted(String downKey, String upKey, Layers.Linear linear, LoRALinear lora) {}
 
     private final int rank;

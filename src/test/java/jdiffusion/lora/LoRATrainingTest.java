@@ -2,7 +2,8 @@ package jdiffusion.lora;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -19,6 +20,10 @@ import jdiffusion.io.DType;
 import jdiffusion.io.SafetensorsFile;
 import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.unet.UNet2DConditionModel;
+import jdiffusion.nn.Layers;
+import jdiffusion.pipelines.GenerationRequest;
+import jdiffusion.pipelines.PipelineOptions;
+import jdiffusion.pipelines.StableDiffusionPipeline;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.training.Trainer;
@@ -27,6 +32,8 @@ import jdiffusion.weights.LoRAKeyMap;
 import jdiffusion.weights.LoRAKeyMap.Component;
 import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.LinearImpl;
+import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -206,6 +213,32 @@ class LoRATrainingTest {
     }
 
     @Test
+    void thePipelineWithTheSavedFileDrawsWhatItDrawsWithTheAdaptersAttached() {
+        Path file = dir.resolve("pytorch_lora_weights.safetensors");
+        StableDiffusionPipeline pipe = StableDiffusionPipeline.load(Golden.model("sd1-tiny-pipeline").toString(),
+                PipelineOptions.defaults());
+        try (PointerScope scope = new PointerScope()) {
+            GenerationRequest.Builder request = GenerationRequest.builder("a red circle").steps(3).guidanceScale(6)
+                    .sampler("Euler").seed(7);
+            Tensor base = pipe.generate(request.build()).finalLatents();
+            Tensor attached;
+            try (LoRATraining lora = LoRATraining.attach(pipe.unet(), pipe.textEncoder(), 4, 4, 15)) {
+                randomize(lora, 16);
+                attached = pipe.generate(request.build()).finalLatents(); // e.g. validation images during training
+                lora.save(file);
+            }
+            Tensor fromFile = pipe.generate(request.lora(LoRASpec.file(file, 1.0)).build()).finalLatents();
+            double effect = relative(attached, base);
+            double d = relative(fromFile, attached);
+            System.out.printf("pipeline --lora FILE vs adapters attached: relative %.2e (LoRA effect %.2e)%n", d, effect);
+            assertTrue(effect > 1e-2, "the LoRA should change the image; effect " + effect);
+            assertTrue(d < 1e-4, "relative " + d);
+        } finally {
+            pipe.close();
+        }
+    }
+
+    @Test
     void closeRestoresTheExactBaseOutputs() {
         try (PointerScope scope = new PointerScope()) {
             Tensor baseUnet = unetOut();
@@ -361,6 +394,23 @@ class LoRATrainingTest {
             assertTrue(d < 5e-2 && d < effect / 4, "relative " + d + ", adapter effect " + effect);
         } finally {
             bf16Unet.close();
+        }
+    }
+
+    @Test
+    void aLayerFoundByNameLeadsBackToItsJavaObject() {
+        Module parent = new Module();
+        LinearImpl hooked = parent.register_module("hooked", Layers.linear(3, 5, true));
+        LinearImpl plain = parent.register_module("plain", new LinearImpl(3, 5));
+        try (PointerScope scope = new PointerScope()) {
+            assertSame(hooked, Layers.linearOf(parent.named_modules().get("hooked")));
+            assertEquals(5, Layers.linearOf(parent.named_modules().get("hooked")).outFeatures());
+            assertNull(Layers.linearOf(parent.named_modules().get("plain")), "a plain LinearImpl has no hook");
+            assertNull(Layers.linearOf(Layers.conv2d(3, 5, 1, 1, 0)));
+        } finally {
+            plain.close();
+            hooked.close();
+            parent.close();
         }
     }
 
