@@ -1,5 +1,9 @@
 package jdiffusion.nn;
 
+import java.lang.ref.ReferenceQueue;
+import java.lang.ref.WeakReference;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.Conv2dOptions;
@@ -10,6 +14,7 @@ import org.bytedeco.pytorch.LayerNormOptions;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.LinearOptions;
 import org.bytedeco.pytorch.LongVector;
+import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -19,10 +24,57 @@ import org.bytedeco.pytorch.Tensor;
  *
  * <p>The layers are libtorch's, subclassed only to report each call to an {@link OpObserver}
  * (FLOP counting, time per kind of op); without an observer they are libtorch's forward plus one
- * check.
+ * check. {@link Linear} can also carry a {@link LinearAdapter} (LoRA training adds one beside the
+ * frozen weight).
  */
 public final class Layers {
     private Layers() {}
+
+    /**
+     * A residual beside a {@link Linear}'s own computation, e.g. a trainable low-rank update. It is
+     * not a registered module: named_parameters() and checkpoints stay those of the plain layer.
+     */
+    @FunctionalInterface
+    public interface LinearAdapter {
+        /**
+         * input [..., in] and the layer's own output [..., out] -> the output to use instead [..., out],
+         * in the dtype of {@code baseOutput}.
+         */
+        Tensor forward(Tensor input, Tensor baseOutput);
+    }
+
+    /**
+     * The {@link Linear} that {@link #linear} made for the native module {@code module} (e.g. a
+     * child found through {@code named_modules()}, which hands out plain {@code Module} wrappers), or
+     * null when that module was not made here (a plain {@code LinearImpl}, a convolution, ...).
+     */
+    public static Linear linearOf(Module module) {
+        LinearRef ref = LINEARS.get(module.address());
+        Linear linear = ref == null ? null : ref.get();
+        return linear != null && linear.address() == module.address() ? linear : null;
+    }
+
+    // Every Linear made here by native address, weakly: the only way from a libtorch module found by
+    // name back to the Java object whose forward() runs. A native address reused by a later layer is
+    // simply overwritten; entries of collected layers are dropped as new layers come.
+    private static final Map<Long, LinearRef> LINEARS = new ConcurrentHashMap<>();
+    private static final ReferenceQueue<Linear> COLLECTED = new ReferenceQueue<>();
+
+    private static final class LinearRef extends WeakReference<Linear> {
+        final long address;
+
+        LinearRef(Linear linear) {
+            super(linear, COLLECTED);
+            this.address = linear.address();
+        }
+    }
+
+    private static void remember(Linear linear) {
+        for (var r = COLLECTED.poll(); r != null; r = COLLECTED.poll()) {
+            LINEARS.remove(((LinearRef) r).address, r);
+        }
+        LINEARS.put(linear.address(), new LinearRef(linear));
+    }
 
     /** {@code nn.Conv2d(in, out, kernel_size=k, stride=s, padding=p)} with bias. */
     public static Conv2dImpl conv2d(long in, long out, long kernel, long stride, long padding) {
@@ -80,19 +132,48 @@ public final class Layers {
         }
     }
 
-    /** nn.Linear: FLOPs 2*in*out per token (every leading dimension is tokens). */
-    private static final class Linear extends LinearImpl {
+    /**
+     * nn.Linear: FLOPs 2*in*out per token (every leading dimension is tokens), plus an optional
+     * {@link LinearAdapter}. Without one, forward is libtorch's plus two checks.
+     */
+    public static final class Linear extends LinearImpl {
         private final long in, out;
+        // Set and cleared between forwards (not during), by whoever trains the model: plain field.
+        private LinearAdapter adapter;
 
         Linear(LinearOptions options, long in, long out) {
             super(options);
             this.in = in;
             this.out = out;
+            remember(this);
+        }
+
+        public long inFeatures() {
+            return in;
+        }
+
+        public long outFeatures() {
+            return out;
+        }
+
+        /** The adapter in use, or null. */
+        public LinearAdapter adapter() {
+            return adapter;
+        }
+
+        /** Sets (or, with null, removes) the adapter; without one the layer computes exactly as libtorch's. */
+        public void setAdapter(LinearAdapter adapter) {
+            this.adapter = adapter;
         }
 
         @Override
         public Tensor forward(Tensor x) { // [..., in] -> [..., out]
-            if (!OpObserver.active()) return super.forward(x);
+            Tensor y = OpObserver.active() ? observed(x) : super.forward(x);
+            LinearAdapter a = adapter;
+            return a == null ? y : a.forward(x, y);
+        }
+
+        private Tensor observed(Tensor x) {
             long[] shape = x.sizes().vec().get();
             shape[shape.length - 1] = out;
             long tokens = x.numel() / in;

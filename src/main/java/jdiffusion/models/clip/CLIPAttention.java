@@ -1,5 +1,6 @@
 package jdiffusion.models.clip;
 
+import jdiffusion.nn.Layers;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.Module;
@@ -30,10 +31,11 @@ final class CLIPAttention extends Module {
         this.numHeads = config.numAttentionHeads();
         this.headDim = config.headDim();
         // Registered in transformers' order, so named_parameters() lists keys as the checkpoint does.
-        this.kProj = register_module("k_proj", new LinearImpl(c, c));
-        this.vProj = register_module("v_proj", new LinearImpl(c, c));
-        this.qProj = register_module("q_proj", new LinearImpl(c, c));
-        this.outProj = register_module("out_proj", new LinearImpl(c, c));
+        // Layers.linear (not a plain LinearImpl) so that LoRA training can hook these as the UNet's.
+        this.kProj = register_module("k_proj", Layers.linear(c, c, true));
+        this.vProj = register_module("v_proj", Layers.linear(c, c, true));
+        this.qProj = register_module("q_proj", Layers.linear(c, c, true));
+        this.outProj = register_module("out_proj", Layers.linear(c, c, true));
     }
 
     /** hiddenStates [B, T, C] -> [B, T, C]; position t attends to positions 0..t. */
