@@ -93,9 +93,11 @@ public final class LoRAWeights implements AutoCloseable {
         try {
             tensors = TensorFiles.open(file);
         } catch (RestrictedUnpickler.RefusedException e) {
-            throw new JDiffusionException("LoRA " + e.getMessage() + ". Where you trust it, torch.load it in Python and"
-                    + " write the state dict with safetensors.torch.save_file (kohya's sd-scripts and diffusers both"
-                    + " save LoRAs as .safetensors)", e);
+            throw new JDiffusionException("LoRA " + e.getMessage() + ". For a LoRA: save_file(torch.load(file),"
+                    + " 'x.safetensors') in Python (safetensors.torch), or have kohya's sd-scripts or diffusers save it"
+                    + " as .safetensors", e);
+        } catch (JDiffusionException e) {
+            throw new JDiffusionException("LoRA " + e.getMessage(), e); // a damaged or foreign file
         }
         try (tensors) {
             return read(tensors, file, index, shapes);

@@ -61,6 +61,6 @@ public final class TensorFiles {
         // Let the safetensors reader say what is wrong with a file that claims to be one.
         if (file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors")) return Format.SAFETENSORS;
         throw new JDiffusionException(file + " is neither a safetensors file nor a PyTorch pickle (.pt/.bin/.ckpt saved by"
-                + " torch.save)" + (n < 9 ? "; it is only " + n + " bytes long" : ""));
+                + " torch.save)" + (n < 9 ? "; it holds only " + n + (n == 1 ? " byte" : " bytes") : ""));
     }
 }
