@@ -227,6 +227,9 @@ class LoRAPickleTest {
             Path p = TestLoRA.writePickle(sub.resolve("only" + ext.substring(1) + ext), TestLoRA.Layout.KOHYA, List.of(Q_A));
             assertEquals(p, LoRAFiles.find(dir, "only" + ext.substring(1)));
         }
+        // --lora FILE names the LoRA by the file's stem, as A1111 does, whatever the extension
+        assertEquals("k", LoRASpec.file(Path.of("x/k.pt"), 1).displayName());
+        assertEquals("k", LoRASpec.file(Path.of("x/k.safetensors"), 1).displayName());
         var none = assertThrows(JDiffusionException.class, () -> LoRAFiles.find(dir, "nothing"));
         assertTrue(none.getMessage().contains(".safetensors,.pt,.ckpt,.bin"), none.getMessage());
 
