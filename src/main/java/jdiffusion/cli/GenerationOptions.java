@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import jdiffusion.JDiffusionException;
+import jdiffusion.lora.LoRAFiles;
 import jdiffusion.lora.LoRASpec;
 import jdiffusion.pipelines.VAETiling;
 import jdiffusion.prompts.LongPromptMode;
@@ -22,7 +23,7 @@ final class GenerationOptions {
     Path tokenizer;
 
     @Option(names = "--embedding", paramLabel = "FILE",
-            description = "A textual-inversion embedding (safetensors: sd-concepts-library or A1111); its token can be used in prompts. Repeatable.")
+            description = "A textual-inversion embedding (sd-concepts-library or A1111; .safetensors, or a .bin/.pt pickle read without running it); its token can be used in prompts. Repeatable.")
     java.util.List<Path> embeddings = new java.util.ArrayList<>();
 
     @Option(names = "--prompt", description = "What to draw.")
@@ -89,12 +90,12 @@ final class GenerationOptions {
     boolean quiet;
 
     @Option(names = "--lora", paramLabel = "FILE[:SCALE]",
-            description = "Apply a LoRA (.safetensors, kohya or diffusers layout) at SCALE (default 1.0); repeatable."
+            description = "Apply a LoRA (.safetensors, or a .pt/.ckpt/.bin pickle; kohya or diffusers layout) at SCALE (default 1.0); repeatable."
                     + " A NAME instead of a file is looked up in --lora-dir. <lora:NAME:0.8> in the prompt works too.")
     List<String> loras = new ArrayList<>();
 
     @Option(names = "--lora-dir", paramLabel = "DIR",
-            description = "Where <lora:NAME:...> prompt tags find NAME.safetensors (also in subfolders).")
+            description = "Where <lora:NAME:...> prompt tags find NAME.safetensors, else NAME.pt/.ckpt/.bin (also in subfolders).")
     Path loraDir;
 
     @Option(names = "--vae", paramLabel = "DIR|FILE",
@@ -110,7 +111,7 @@ final class GenerationOptions {
         return vaeTiling == null ? VAETiling.AUTO : vaeTiling ? VAETiling.ON : VAETiling.OFF;
     }
 
-    /** The --lora values: FILE, FILE:SCALE, NAME or NAME:SCALE (a NAME has no '/' and no .safetensors and is no file). */
+    /** The --lora values: FILE, FILE:SCALE, NAME or NAME:SCALE (a NAME has no '/', no LoRA file extension and is no file). */
     List<LoRASpec> loraSpecs() {
         List<LoRASpec> out = new ArrayList<>();
         for (String value : loras) out.add(parseLora(value));
@@ -131,7 +132,7 @@ final class GenerationOptions {
         }
         if (!Double.isFinite(scale)) throw new JDiffusionException("--lora " + value + ": the scale must be a finite number");
         Path file = Path.of(target);
-        boolean name = !Files.exists(file) && !target.contains("/") && !target.contains("\\") && !target.endsWith(".safetensors");
+        boolean name = !Files.exists(file) && !target.contains("/") && !target.contains("\\") && !LoRAFiles.hasLoRAExtension(target);
         return name ? LoRASpec.named(target, scale) : LoRASpec.file(file, scale);
     }
 

@@ -12,6 +12,7 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Locale;
 import java.util.stream.Stream;
 import jdiffusion.JDiffusionException;
 
@@ -23,9 +24,17 @@ public final class LoRAFiles {
     private LoRAFiles() {}
 
     /**
+     * The extensions a LoRA file may have, in order of preference when one name has several:
+     * safetensors first (it cannot run code and loads without a copy), then the pickles A1111
+     * also lists ({@code .pt}, {@code .ckpt}) and diffusers' older {@code .bin}.
+     */
+    public static final List<String> EXTENSIONS = List.of(".safetensors", ".pt", ".ckpt", ".bin");
+
+    /**
      * The file {@code <lora:NAME>} means: {@code dir/NAME.safetensors}, else the one
      * {@code NAME.safetensors} in a subfolder (A1111 finds LoRAs by file stem anywhere below its
-     * Lora folder). Names are matched as stems only, so {@code ../x} cannot leave the folder.
+     * Lora folder), else the same for {@code NAME.pt}, {@code NAME.ckpt} and {@code NAME.bin}.
+     * Names are matched as stems only, so {@code ../x} cannot leave the folder.
      */
     public static Path find(Path dir, String name) {
         if (dir == null) {
@@ -33,14 +42,16 @@ public final class LoRAFiles {
                     + " (GenerationRequest.loraDir) holding " + name + ".safetensors");
         }
         if (!Files.isDirectory(dir)) throw new JDiffusionException("the LoRA folder " + dir + " does not exist");
-        String wanted = name + ".safetensors";
-        try (Stream<Path> files = Files.walk(dir, MAX_DEPTH)) {
-            List<Path> hits = files.filter(p -> p.getFileName().toString().equals(wanted) && Files.isRegularFile(p))
-                    .sorted().toList();
-            if (hits.isEmpty()) {
-                throw new JDiffusionException("no LoRA named '" + name + "': " + wanted + " is not in " + dir
-                        + " or its subfolders");
-            }
+        List<Path> files;
+        try (Stream<Path> walk = Files.walk(dir, MAX_DEPTH)) {
+            files = walk.filter(p -> p.getFileName().toString().startsWith(name) && Files.isRegularFile(p)).sorted().toList();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        for (String extension : EXTENSIONS) {
+            String wanted = name + extension;
+            List<Path> hits = files.stream().filter(p -> p.getFileName().toString().equals(wanted)).toList();
+            if (hits.isEmpty()) continue;
             Path top = dir.resolve(wanted);
             if (hits.contains(top)) return top;
             if (hits.size() > 1) {
@@ -48,19 +59,29 @@ public final class LoRAFiles {
                         + "; rename one of them");
             }
             return hits.getFirst();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         }
+        throw new JDiffusionException("no LoRA named '" + name + "': none of " + name + "{"
+                + String.join(",", EXTENSIONS) + "} is in " + dir + " or its subfolders");
+    }
+
+    /** True when {@code fileName} ends with one of {@link #EXTENSIONS} (any case). */
+    public static boolean hasLoRAExtension(String fileName) {
+        String lower = fileName.toLowerCase(Locale.ROOT);
+        return EXTENSIONS.stream().anyMatch(lower::endsWith);
     }
 
     /**
-     * The first 12 hex digits of the SHA-256 of the file's tensor data, header excluded: the
-     * "addnet" hash that kohya's sd-scripts and AUTOMATIC1111 write into {@code Lora hashes}
-     * (A1111 modules/hashes.py {@code addnet_hash_safetensors}, shortened as its {@code shorthash}).
-     * Excluding the header keeps the hash when only the metadata is edited.
+     * The hash AUTOMATIC1111 writes into {@code Lora hashes}: for a safetensors file the first 12
+     * hex digits of the SHA-256 of its tensor data, header excluded (the "addnet" hash of kohya's
+     * sd-scripts, A1111 modules/hashes.py {@code addnet_hash_safetensors}, shortened as its
+     * {@code shorthash}; excluding the header keeps the hash when only the metadata is edited); for
+     * any other file (a pickle) those of the SHA-256 of the whole file, as A1111 hashes a network
+     * whose name does not end in {@code .safetensors} ({@code use_addnet_hash=False}).
      */
     public static String shortHash(Path file) {
+        boolean safetensors = file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors");
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            if (!safetensors) return sha256(ch, 0);
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
             while (len.hasRemaining() && ch.read(len) >= 0) {
                 // fill the 8-byte header length
@@ -69,19 +90,27 @@ public final class LoRAFiles {
             if (len.remaining() < 8) throw new JDiffusionException(file + " is too short to be a safetensors file");
             long dataStart = 8 + len.getLong();
             if (dataStart < 8 || dataStart > ch.size()) throw new JDiffusionException(file + " has a corrupt safetensors header");
-            MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            ByteBuffer buf = ByteBuffer.allocate(1 << 20);
-            ch.position(dataStart);
-            while (ch.read(buf) > 0) {
-                buf.flip();
-                sha.update(buf);
-                buf.clear();
-            }
-            return HexFormat.of().formatHex(sha.digest()).substring(0, 12);
+            return sha256(ch, dataStart);
         } catch (IOException e) {
             throw new JDiffusionException("cannot read LoRA " + file + " (" + e.getMessage() + ")", e);
+        }
+    }
+
+    /** The first 12 hex digits of the SHA-256 of the bytes from {@code start} to the end. */
+    private static String sha256(FileChannel ch, long start) throws IOException {
+        MessageDigest sha;
+        try {
+            sha = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
+        ByteBuffer buf = ByteBuffer.allocate(1 << 20);
+        ch.position(start);
+        while (ch.read(buf) > 0) {
+            buf.flip();
+            sha.update(buf);
+            buf.clear();
+        }
+        return HexFormat.of().formatHex(sha.digest()).substring(0, 12);
     }
 }

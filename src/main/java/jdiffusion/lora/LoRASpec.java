@@ -38,6 +38,9 @@ public record LoRASpec(Path file, String name, double unetScale, double textEnco
     public String displayName() {
         if (name != null) return name;
         String f = file.getFileName().toString();
-        return f.endsWith(".safetensors") ? f.substring(0, f.length() - ".safetensors".length()) : f;
+        for (String extension : LoRAFiles.EXTENSIONS) {
+            if (f.endsWith(extension)) return f.substring(0, f.length() - extension.length()); // A1111 names a LoRA by its stem
+        }
+        return f;
     }
 }

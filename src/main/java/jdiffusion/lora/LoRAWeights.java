@@ -8,7 +8,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import jdiffusion.JDiffusionException;
-import jdiffusion.io.SafetensorsFile;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.LoRAKeyMap;
 import jdiffusion.weights.LoRAKeyMap.Component;
@@ -16,6 +15,9 @@ import jdiffusion.weights.LoRAKeyMap.Key;
 import jdiffusion.weights.LoRAKeyMap.Layout;
 import jdiffusion.weights.LoRAKeyMap.Part;
 import jdiffusion.weights.LoRAKeyMap.Target;
+import jdiffusion.weights.RestrictedUnpickler;
+import jdiffusion.weights.StateDict;
+import jdiffusion.weights.TensorFiles;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -27,6 +29,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * {@code ΔW = scale · (alpha / r) · B @ A} (reshaped to the weight), as in the LoRA paper, kohya's
  * networks/lora.py and PEFT ({@code lora_alpha / r}). A file without alphas (diffusers' own) has
  * alpha = r: scale 1, as diffusers applies it.
+ *
+ * <p>Files: safetensors, or PyTorch pickles ({@code .pt}, {@code .ckpt}, diffusers' older
+ * {@code pytorch_lora_weights.bin}) read through {@link RestrictedUnpickler}, which runs nothing;
+ * both go through the same mapping and checks ({@link TensorFiles}).
  *
  * <p>Layouts: kohya and diffusers/PEFT (see {@link LoRAKeyMap}); LoCon convolution LoRAs (kohya's
  * 1x1 and 3x3 kernels on resnet convs, proj_in/proj_out) included. The policy on names is strict:
@@ -83,17 +89,23 @@ public final class LoRAWeights implements AutoCloseable {
      */
     public static LoRAWeights read(Path file, LoRAKeyMap.Index index, Map<Component, Map<String, long[]>> shapes) {
         if (!Files.isRegularFile(file)) throw new JDiffusionException("LoRA file " + file + " does not exist");
-        if (!file.getFileName().toString().endsWith(".safetensors")) {
-            throw new JDiffusionException("LoRA " + file + ": only .safetensors LoRA files are read (a .pt/.ckpt "
-                    + "LoRA is a pickle; convert it to safetensors first)");
+        StateDict tensors;
+        try {
+            tensors = TensorFiles.open(file);
+        } catch (RestrictedUnpickler.RefusedException e) {
+            throw new JDiffusionException("LoRA " + e.getMessage() + ". For a LoRA: save_file(torch.load(file),"
+                    + " 'x.safetensors') in Python (safetensors.torch), or have kohya's sd-scripts or diffusers save it"
+                    + " as .safetensors", e);
+        } catch (JDiffusionException e) {
+            throw new JDiffusionException("LoRA " + e.getMessage(), e); // a damaged or foreign file
         }
-        try (SafetensorsFile f = SafetensorsFile.open(file)) {
-            return read(f, index, shapes);
+        try (tensors) {
+            return read(tensors, file, index, shapes);
         }
     }
 
-    private static LoRAWeights read(SafetensorsFile f, LoRAKeyMap.Index index, Map<Component, Map<String, long[]>> shapes) {
-        Path file = f.path();
+    /** The mapping and checks, the same for safetensors and pickle files. */
+    private static LoRAWeights read(StateDict f, Path file, LoRAKeyMap.Index index, Map<Component, Map<String, long[]>> shapes) {
         // 1. every key understood, or the file is refused with a list of what is not
         Map<Target, Map<Part, String>> parts = new LinkedHashMap<>();
         Map<Target, String> sources = new LinkedHashMap<>();
@@ -101,7 +113,7 @@ public final class LoRAWeights implements AutoCloseable {
         Map<String, String> unsupported = new LinkedHashMap<>();
         boolean kohya = false;
         boolean diffusers = false;
-        for (String key : f.names()) {
+        for (String key : f.keys()) {
             String why = LoRAKeyMap.unsupported(key);
             if (why != null) {
                 unsupported.putIfAbsent(why, key);
@@ -133,7 +145,7 @@ public final class LoRAWeights implements AutoCloseable {
                     + " (e.g. " + e.getValue() + "), which jdiffusion does not apply; plain LoRA and LoCon are supported");
         }
         if (!unknown.isEmpty()) {
-            throw new JDiffusionException("LoRA " + file + ": " + unknown.size() + " of " + f.names().size()
+            throw new JDiffusionException("LoRA " + file + ": " + unknown.size() + " of " + f.keys().size()
                     + " entries name no weight of this model (" + sample(unknown) + "). "
                     + (parts.isEmpty() ? "Nothing matched: it is not a LoRA in the kohya or diffusers layout, or it is for another architecture."
                     : "It is probably a LoRA for another architecture."));
@@ -144,7 +156,7 @@ public final class LoRAWeights implements AutoCloseable {
         List<Module> modules = new ArrayList<>();
         try (PointerScope temporaries = new PointerScope()) {
             for (Map.Entry<Target, Map<Part, String>> e : parts.entrySet()) {
-                modules.add(module(f, e.getKey(), sources.get(e.getKey()), e.getValue(),
+                modules.add(module(f, file, e.getKey(), sources.get(e.getKey()), e.getValue(),
                         shapes.get(e.getKey().component()).get(e.getKey().weight())));
             }
         } catch (RuntimeException ex) {
@@ -155,16 +167,16 @@ public final class LoRAWeights implements AutoCloseable {
         return new LoRAWeights(file, layout, modules);
     }
 
-    private static Module module(SafetensorsFile f, Target target, String source, Map<Part, String> keys, long[] weight) {
-        String where = "LoRA " + f.path() + ": " + source;
+    private static Module module(StateDict f, Path file, Target target, String source, Map<Part, String> keys, long[] weight) {
+        String where = "LoRA " + file + ": " + source;
         String downKey = keys.get(Part.DOWN);
         String upKey = keys.get(Part.UP);
         if (downKey == null || upKey == null) {
             throw new JDiffusionException(where + " has " + (downKey == null ? "an up" : "a down")
                     + " matrix but no " + (downKey == null ? "down" : "up") + " matrix; the file is incomplete");
         }
-        long[] down = f.info(downKey).shape();
-        long[] up = f.info(upKey).shape();
+        long[] down = f.shape(downKey);
+        long[] up = f.shape(upKey);
         String shapes = "(down " + Tensors.shapeString(down) + ", up " + Tensors.shapeString(up) + ")";
         boolean downOk = down.length == 2 || down.length == 4;
         boolean upOk = up.length == 2 || up.length == 4 && up[2] == 1 && up[3] == 1;
@@ -182,17 +194,23 @@ public final class LoRAWeights implements AutoCloseable {
         if (alphaKey != null) {
             if (f.info(alphaKey).numel() != 1) {
                 throw new JDiffusionException(where + ": alpha " + alphaKey + " has shape "
-                        + Tensors.shapeString(f.info(alphaKey).shape()) + "; expected one number");
+                        + Tensors.shapeString(f.shape(alphaKey)) + "; expected one number");
             }
             alpha = f.view(alphaKey).to(ScalarType.Double).item_double();
             if (!Double.isFinite(alpha)) throw new JDiffusionException(where + ": alpha is " + alpha);
         }
         // kept beyond the reading scope (and any caller's): released by close()
-        Tensor d = f.load(downKey, ScalarType.Float);
-        Tensor u = f.load(upKey, ScalarType.Float);
+        Tensor d = copyAsFloat(f.view(downKey));
+        Tensor u = copyAsFloat(f.view(upKey));
         d.retainReference();
         u.retainReference();
         return new Module(target, source, d, u, alpha, weight.clone());
+    }
+
+    /** A float32 tensor of its own, contiguous: the view aliases the file, which is closed after reading. */
+    private static Tensor copyAsFloat(Tensor view) {
+        Tensor t = view.scalar_type().value == ScalarType.Float.value ? view.clone() : view.to(ScalarType.Float);
+        return t.is_contiguous() ? t : t.contiguous();
     }
 
     /** B @ A reshaped must be the weight: a Linear [out, in], or a conv [out, in, kh, kw] (1x1 also from Linear factors). */

@@ -4,26 +4,27 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.Set;
 import jdiffusion.JDiffusionException;
-import jdiffusion.io.SafetensorsFile;
 import jdiffusion.tensor.Tensors;
+import jdiffusion.weights.RestrictedUnpickler;
+import jdiffusion.weights.StateDict;
+import jdiffusion.weights.TensorFiles;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * A textual inversion embedding: a token and the vectors it stands for in the text encoder's token
- * embedding table. Read from safetensors in the formats of diffusers
+ * embedding table. Read from safetensors or PyTorch pickles in the formats of diffusers
  * (<a href="https://github.com/huggingface/diffusers/blob/v0.31.0/src/diffusers/loaders/textual_inversion.py">loaders/textual_inversion.py</a>)
  * and AUTOMATIC1111 (<a href="https://github.com/AUTOMATIC1111/stable-diffusion-webui/blob/master/modules/textual_inversion/textual_inversion.py">textual_inversion.py</a>):
  *
  * <ul>
  *   <li>sd-concepts-library / diffusers training: one tensor whose name is the token
- *       ({@code {"<cat-toy>": [768]}} or {@code [n, 768]}), usually {@code learned_embeds.safetensors};
- *   <li>A1111: {@code emb_params} [n, dim] (or a flattened {@code string_to_param.*}); the token is the
- *       file name without its extension, as A1111 names it.
+ *       ({@code {"<cat-toy>": [768]}} or {@code [n, 768]}), {@code learned_embeds.safetensors} or
+ *       {@code learned_embeds.bin};
+ *   <li>A1111: {@code emb_params} [n, dim] in safetensors, {@code string_to_param['*']} in a {@code .pt};
+ *       the token is the file name without its extension, as A1111 names it.
  * </ul>
  *
  * <p>An embedding of n vectors is used as the tokens {@code token}, {@code token_1}, ...,
@@ -36,8 +37,8 @@ public final class TextualInversion {
     public static final int MAX_VECTORS = 75;
 
     private static final String A1111_KEY = "emb_params";
-    private static final String A1111_PICKLE_KEY = "string_to_param.*";
-    private static final Set<String> PICKLE_EXTENSIONS = Set.of("bin", "pt", "pth", "ckpt", "pkl");
+    /** A1111's .pt keeps its vectors in {'string_to_param': {'*': tensor}}, read as string_to_param.* (and so flattened to safetensors). */
+    private static final String A1111_PICKLE_PREFIX = "string_to_param.";
 
     private final String token;
     private final int vectorCount;
@@ -67,58 +68,77 @@ public final class TextualInversion {
     }
 
     /**
-     * Reads an embedding from a safetensors file, or from a folder holding
-     * {@code learned_embeds.safetensors} (an sd-concepts-library download).
+     * Reads an embedding from a safetensors file or a PyTorch pickle ({@code .bin}, {@code .pt},
+     * read through {@link jdiffusion.weights.RestrictedUnpickler}: tensors and plain containers only,
+     * nothing in the file runs), or from a folder holding {@code learned_embeds.safetensors} or
+     * {@code learned_embeds.bin} (an sd-concepts-library download). Both formats go through the
+     * same layout rules; A1111's {@code .pt} ({@code {'string_to_param': {'*': tensor}, 'name': ..., 'step': ...}})
+     * is read as its flattened name {@code string_to_param.*}, its other entries ignored.
      *
      * @param token the token to use instead of the one the file names (diffusers' {@code token=}); null keeps it
-     * @throws JDiffusionException for a pickle file ({@code .bin}, {@code .pt}), an SDXL embedding or an
-     *     unknown layout, with what to do
+     * @throws JDiffusionException for a pickle that would run code, an SDXL embedding or an unknown
+     *     layout, with what to do
      */
     public static TextualInversion load(Path file, String token) {
         Path path = Files.isDirectory(file) ? folderFile(file) : file;
-        String name = path.getFileName().toString();
-        int dot = name.lastIndexOf('.');
-        String stem = dot > 0 ? name.substring(0, dot) : name;
-        String extension = dot > 0 ? name.substring(dot + 1).toLowerCase(Locale.ROOT) : "";
-        if (PICKLE_EXTENSIONS.contains(extension)) {
-            throw new JDiffusionException(path + " is a pickle file, which jdiffusion does not read (it can run code);"
-                    + " convert it to .safetensors (e.g. safetensors.torch.save_file(torch.load(f), 'x.safetensors')"
-                    + " for a diffusers file, or {'emb_params': data['string_to_param']['*']} for an A1111 .pt),"
-                    + " or download the repository's learned_embeds.safetensors");
-        }
         if (!Files.isRegularFile(path)) {
             throw new JDiffusionException("the textual inversion file " + path + " does not exist");
         }
-        try (SafetensorsFile st = SafetensorsFile.open(path); PointerScope scope = new PointerScope()) {
-            Set<String> names = st.names();
-            String key;
-            String loadedToken;
-            String format;
-            if (names.contains(A1111_KEY) || names.contains(A1111_PICKLE_KEY)) {
-                key = names.contains(A1111_KEY) ? A1111_KEY : A1111_PICKLE_KEY;
-                loadedToken = stem;
-                format = "AUTOMATIC1111 (" + key + ")";
-            } else if (names.contains("clip_l") || names.contains("clip_g")) {
-                throw new JDiffusionException(path + " is an SDXL embedding (tensors clip_l/clip_g);"
-                        + " SD 1.x/2.x text encoders take embeddings with a single vector table");
-            } else if (names.size() == 1) {
-                key = names.iterator().next();
-                loadedToken = key;
-                format = "diffusers (one tensor named by its token)";
-            } else {
-                throw new JDiffusionException(path + " holds the tensors " + names + "; a textual inversion file holds"
-                        + " either one tensor named by its token (diffusers) or emb_params (AUTOMATIC1111)");
-            }
-            Tensor t = st.load(key, ScalarType.Float);
-            long[] shape = Tensors.shape(t);
-            if (shape.length == 1) shape = new long[] {1, shape[0]}; // diffusers saves one vector as [dim]
-            if (shape.length != 2) {
-                throw new JDiffusionException(path + ": the embedding '" + key + "' has shape " + Tensors.shapeString(shape)
-                        + "; expected [vectors, dim] or [dim]");
-            }
-            return new TextualInversion(token != null ? token : loadedToken, Math.toIntExact(shape[0]),
-                    Math.toIntExact(shape[1]), Tensors.toFloats(t), format);
+        String name = path.getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        String stem = dot > 0 ? name.substring(0, dot) : name;
+        StateDict tensors;
+        try {
+            tensors = TensorFiles.open(path);
+        } catch (RestrictedUnpickler.RefusedException e) {
+            throw new JDiffusionException(e.getMessage() + ". For an embedding: data = torch.load(file) in Python,"
+                    + " then safetensors.torch.save_file({'<token>': tensor}) for a diffusers file, or"
+                    + " save_file({'emb_params': data['string_to_param']['*']}) for an A1111 .pt", e);
         }
+        try (tensors; PointerScope scope = new PointerScope()) {
+            return read(tensors, path, stem, token);
+        }
+    }
+
+    /** The layout rules, the same for every file format. */
+    private static TextualInversion read(StateDict tensors, Path path, String stem, String token) {
+        Set<String> names = tensors.keys();
+        String key;
+        String loadedToken;
+        String format;
+        List<String> terms = names.stream().filter(n -> n.startsWith(A1111_PICKLE_PREFIX)).toList();
+        if (names.contains(A1111_KEY)) {
+            key = A1111_KEY;
+            loadedToken = stem;
+            format = "AUTOMATIC1111 (" + key + ")";
+        } else if (!terms.isEmpty()) {
+            // A1111 takes the one entry of string_to_param, whatever its key ('*' in practice)
+            if (terms.size() > 1) {
+                throw new JDiffusionException(path + " holds " + terms.size() + " terms in string_to_param " + terms
+                        + "; an AUTOMATIC1111 embedding holds one");
+            }
+            key = terms.getFirst();
+            loadedToken = stem;
+            format = "AUTOMATIC1111 (" + key + ")";
+        } else if (names.contains("clip_l") || names.contains("clip_g")) {
+            throw new JDiffusionException(path + " is an SDXL embedding (tensors clip_l/clip_g);"
+                    + " SD 1.x/2.x text encoders take embeddings with a single vector table");
+        } else if (names.size() == 1) {
+            key = names.iterator().next();
+            loadedToken = key;
+            format = "diffusers (one tensor named by its token)";
+        } else {
+            throw new JDiffusionException(path + " holds the tensors " + names + "; a textual inversion file holds"
+                    + " either one tensor named by its token (diffusers) or emb_params / string_to_param (AUTOMATIC1111)");
+        }
+        long[] shape = tensors.shape(key);
+        if (shape.length == 1) shape = new long[] {1, shape[0]}; // diffusers saves one vector as [dim]
+        if (shape.length != 2) {
+            throw new JDiffusionException(path + ": the embedding '" + key + "' has shape " + Tensors.shapeString(shape)
+                    + "; expected [vectors, dim] or [dim]");
+        }
+        return new TextualInversion(token != null ? token : loadedToken, Math.toIntExact(shape[0]),
+                Math.toIntExact(shape[1]), Tensors.toFloats(tensors.view(key)), format);
     }
 
     /** An embedding made in memory: {@code vectors[i]} is the i-th vector, all of one length. */
@@ -137,7 +157,8 @@ public final class TextualInversion {
         Path safe = folder.resolve("learned_embeds.safetensors");
         if (Files.isRegularFile(safe)) return safe;
         if (Files.isRegularFile(folder.resolve("learned_embeds.bin"))) return folder.resolve("learned_embeds.bin");
-        throw new JDiffusionException(folder + " holds no learned_embeds.safetensors");
+        throw new JDiffusionException(folder + " holds neither learned_embeds.safetensors nor learned_embeds.bin;"
+                + " pass the embedding file itself");
     }
 
     /** The token that stands for the embedding in prompts. */

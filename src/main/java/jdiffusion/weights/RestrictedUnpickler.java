@@ -63,6 +63,25 @@ public final class RestrictedUnpickler {
         }
     }
 
+    /**
+     * A pickle refused because it would run code (a global other than the accepted ones, an object
+     * of an arbitrary class, a BUILD): nothing was built or run. Its own type so that the readers
+     * of embeddings and LoRAs can add how to convert their kind of file.
+     */
+    public static final class RefusedException extends JDiffusionException {
+        private final String refusal;
+
+        RefusedException(String message, String refusal) {
+            super(message);
+            this.refusal = refusal;
+        }
+
+        /** What the pickle would have done, e.g. {@code calls os.system}. */
+        public String refusal() {
+            return refusal;
+        }
+    }
+
     /** Where a persistent id's storage lives; the checkpoint reader validates it. */
     @FunctionalInterface
     public interface Storages {
@@ -473,10 +492,10 @@ public final class RestrictedUnpickler {
         return new JDiffusionException(source + ": not a readable PyTorch pickle: " + problem);
     }
 
-    private JDiffusionException refused(String what) {
-        return new JDiffusionException(source + ": a pickle can run code: this one " + what + "; refused. jdiffusion "
+    private RefusedException refused(String what) {
+        return new RefusedException(source + ": a pickle can run code: this one " + what + "; refused. jdiffusion "
                 + "reads only tensors, storages and plain containers from pickles; if you trust the file, convert it "
-                + "to safetensors with the tool that made it");
+                + "to safetensors with the tool that made it", what);
     }
 
     private static String describe(Object v) {

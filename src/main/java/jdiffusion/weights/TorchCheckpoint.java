@@ -65,6 +65,21 @@ public final class TorchCheckpoint implements AutoCloseable {
     }
 
     public static TorchCheckpoint open(Path path) {
+        return open(path, false);
+    }
+
+    /**
+     * {@link #open}, where tensors inside nested dictionaries count too, named by their path of keys
+     * joined with '.': AUTOMATIC1111's embeddings keep theirs as
+     * {@code {'string_to_param': {'*': tensor}}}, which becomes {@code string_to_param.*} (the name
+     * such a file flattened to safetensors has). Values that are not tensors (A1111's
+     * {@code 'step': 500}, {@code 'name': 'style'}) are skipped, as are lists.
+     */
+    public static TorchCheckpoint openNested(Path path) {
+        return open(path, true);
+    }
+
+    private static TorchCheckpoint open(Path path, boolean nested) {
         Arena arena = Arena.ofShared();
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             MemorySegment file = ch.map(FileChannel.MapMode.READ_ONLY, 0, Files.size(path), arena);
@@ -72,7 +87,7 @@ public final class TorchCheckpoint implements AutoCloseable {
             Object top = file.byteSize() >= 4 && file.get(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0) == 0x04034b50
                     ? readZip(path, file, offsets) : readLegacy(path, file, offsets);
             Map<String, TensorRef> refs = new LinkedHashMap<>();
-            Long globalStep = flatten(path, top, refs);
+            Long globalStep = flatten(path, top, refs, nested);
             return new TorchCheckpoint(path, arena, file, offsets, refs, globalStep);
         } catch (IOException e) {
             arena.close();
@@ -105,18 +120,34 @@ public final class TorchCheckpoint implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------
 
     /** Finds the state dict: the object itself, or (Lightning) the dictionary under "state_dict". */
-    private static Long flatten(Path path, Object top, Map<String, TensorRef> out) {
+    private static Long flatten(Path path, Object top, Map<String, TensorRef> out, boolean nested) {
         if (!(top instanceof Map<?, ?> dict)) {
             throw new JDiffusionException(path + " holds a pickled " + (top == null ? "None" : top.getClass().getSimpleName())
                     + ", not a state dict (a dictionary of tensors)");
         }
         Long globalStep = dict.get("global_step") instanceof Long l ? l : null;
         while (dict.get("state_dict") instanceof Map<?, ?> inner) dict = inner;
-        for (Map.Entry<?, ?> e : dict.entrySet()) {
-            if (e.getKey() instanceof String name && e.getValue() instanceof TensorRef t) out.put(name, t);
-        }
+        collect(path, dict, "", out, nested ? MAX_NESTING : 0);
         if (out.isEmpty()) throw new JDiffusionException(path + " holds no tensors under string names; it is not a state dict");
         return globalStep;
+    }
+
+    /** Dictionaries deeper than this are not followed: a pickle can make a dictionary that holds itself. */
+    private static final int MAX_NESTING = 8;
+
+    private static void collect(Path path, Map<?, ?> dict, String prefix, Map<String, TensorRef> out, int depth) {
+        for (Map.Entry<?, ?> e : dict.entrySet()) {
+            if (!(e.getKey() instanceof String key)) continue;
+            String name = prefix + key;
+            if (e.getValue() instanceof TensorRef t) {
+                if (out.putIfAbsent(name, t) != null) {
+                    throw new JDiffusionException(path + ": two tensors are named '" + name + "' (a key with a dot and a"
+                            + " nested dictionary); the file is ambiguous");
+                }
+            } else if (depth > 0 && e.getValue() instanceof Map<?, ?> inner) {
+                collect(path, inner, name + ".", out, depth - 1);
+            }
+        }
     }
 
     private static Object readZip(Path path, MemorySegment file, Map<String, Long> offsets) {

@@ -8,6 +8,7 @@ import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.weights.LoRAKeyMap.Component;
+import jdiffusion.weights.TorchSave;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 
@@ -37,6 +38,25 @@ record TestLoRA(Component component, String module, Tensor down, Tensor up, doub
     enum Layout { KOHYA, KOHYA_LDM, PEFT, DIFFUSERS_PROCESSOR }
 
     static Path write(Path file, Layout layout, List<TestLoRA> modules) {
+        SafetensorsWriter.write(file, tensors(layout, modules), Map.of("format", "pt"));
+        return file;
+    }
+
+    /**
+     * The same LoRA saved with torch.save (zip format), as kohya's {@code .pt} and diffusers' older
+     * {@code pytorch_lora_weights.bin} are: a state dict (an OrderedDict) of the same tensors,
+     * kohya's alpha a 0-d tensor as its module's buffer is.
+     */
+    static Path writePickle(Path file, Layout layout, List<TestLoRA> modules) {
+        try {
+            return TorchSave.zip(file, new TorchSave.Ordered(tensors(layout, modules)));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** The file's entries in {@code layout}. */
+    static Map<String, Tensor> tensors(Layout layout, List<TestLoRA> modules) {
         Map<String, Tensor> t = new LinkedHashMap<>();
         for (TestLoRA m : modules) {
             switch (layout) {
@@ -61,8 +81,7 @@ record TestLoRA(Component component, String module, Tensor down, Tensor up, doub
                 }
             }
         }
-        SafetensorsWriter.write(file, t, Map.of("format", "pt"));
-        return file;
+        return t;
     }
 
     /** The LDM spelling of the tiny UNet's first down-block attention (input_blocks.1.1 = down_blocks.0.attentions.0). */

@@ -19,7 +19,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** Reading textual inversion files: diffusers / sd-concepts-library and AUTOMATIC1111 safetensors layouts. */
+/** Reading textual inversion files: diffusers / sd-concepts-library and AUTOMATIC1111 safetensors layouts (pickles: TextualInversionPickleTest). */
 class TextualInversionTest {
     private static float[] ramp(int n, float start) {
         float[] v = new float[n];
@@ -69,14 +69,18 @@ class TextualInversionTest {
 
     @Test
     void picklesAndUnknownLayoutsAreClearErrors(@TempDir Path dir) throws IOException {
+        // Pickles are read (TextualInversionPickleTest); one cut after its first two bytes is a clear error.
         for (String name : List.of("learned_embeds.bin", "style.pt")) {
             Path pickle = Files.write(dir.resolve(name), new byte[] {(byte) 0x80, 2});
             JDiffusionException e = assertThrows(JDiffusionException.class, () -> TextualInversion.load(pickle));
-            assertTrue(e.getMessage().contains("pickle") && e.getMessage().contains(".safetensors"), e.getMessage());
+            assertTrue(e.getMessage().contains("pickle ends early"), e.getMessage());
         }
-        // A concepts folder with only the pickle file.
+        // A concepts folder with only the (broken) pickle file.
         JDiffusionException folder = assertThrows(JDiffusionException.class, () -> TextualInversion.load(dir));
-        assertTrue(folder.getMessage().contains("pickle"), folder.getMessage());
+        assertTrue(folder.getMessage().contains("learned_embeds.bin"), folder.getMessage());
+        JDiffusionException empty = assertThrows(JDiffusionException.class,
+                () -> TextualInversion.load(Files.createDirectories(dir.resolve("empty"))));
+        assertTrue(empty.getMessage().contains("neither learned_embeds.safetensors nor learned_embeds.bin"), empty.getMessage());
 
         Path sdxl = dir.resolve("xl.safetensors");
         write(sdxl, Map.of("clip_l", ramp(32, 0), "clip_g", ramp(64, 0)),
