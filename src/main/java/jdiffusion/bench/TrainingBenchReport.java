@@ -37,9 +37,9 @@ public record TrainingBenchReport(String model, String cpu, int threads, int phy
         out.printf(Locale.ROOT, "Load average at start %s, at end %s (other work slows every figure)%n",
                 load(loadAverage), load(loadAverageAtEnd));
         out.println();
-        out.println("mode       res  batch  precision  checkpointing  trainable     step (median)  peak RSS   above setup  finite");
+        out.println("mode             res  batch  precision  checkpointing  trainable     step (median)  peak RSS   above setup  finite");
         for (TrainingBenchRun r : runs) {
-            out.printf(Locale.ROOT, "%-9s  %4d  %5d  %-9s  %-13s  %9.2f M  %10.3f s  %6.3f GB  %8.3f GB  %s%n",
+            out.printf(Locale.ROOT, "%-15s  %4d  %5d  %-9s  %-13s  %9.2f M  %10.3f s  %6.3f GB  %8.3f GB  %s%n",
                     r.mode().equals("lora") ? "lora r" + r.rank() : r.mode(), r.resolution(), r.batch(), r.mixedPrecision(),
                     r.gradientCheckpointing() ? "on" : "off", r.trainableParameters() / 1e6, r.medianStepSeconds(),
                     r.peakRssBytes() / 1e9, r.peakAboveSetupBytes() / 1e9, r.finite() ? "yes" : "NO");

@@ -5,7 +5,8 @@ import java.util.List;
 /**
  * One training benchmark configuration's figures (seconds, bytes).
  *
- * @param mode                  "full" (every UNet parameter trained) or "lora" (rank-{@code rank} adapters, UNet frozen)
+ * @param mode                  "full" (every UNet parameter trained), "lora" (rank-{@code rank} adapters, UNet
+ *                              frozen) or "only PREFIX" (the UNet parameters whose names start with PREFIX)
  * @param rank                  LoRA rank; 0 for a full fine-tune
  * @param resolution            image side in pixels; the latents are resolution / the VAE's factor
  * @param mixedPrecision        "bf16" (CPU autocast) or "no" (float32), as diffusers' --mixed_precision

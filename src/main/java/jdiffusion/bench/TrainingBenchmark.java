@@ -59,28 +59,38 @@ public final class TrainingBenchmark {
      *                   and scheduler/ are read
      * @param resolution image side in pixels, a multiple of the VAE's factor
      * @param rank       LoRA rank, or 0 for a full fine-tune of the UNet
+     * @param trainOnly  with rank 0: train only the UNet parameters whose names start with this
+     *                   (the rest frozen), or null for all. {@code conv_in} gives a frozen UNet whose
+     *                   backward still runs through every block: the activation memory of LoRA
+     *                   without its adapters, and without a full fine-tune's 4x weights of state
      * @param steps      measured steps after the warm-up step, at least 3 (the time is their median)
      */
-    public record Setting(String model, int resolution, int batch, int rank, boolean bf16, boolean gradientCheckpointing,
-                          int steps, int threads) {
+    public record Setting(String model, int resolution, int batch, int rank, String trainOnly, boolean bf16,
+                          boolean gradientCheckpointing, int steps, int threads) {
         public Setting {
             if (resolution <= 0) throw new JDiffusionException("--resolution must be positive, got " + resolution);
             if (batch < 1) throw new JDiffusionException("--batch must be at least 1, got " + batch);
             if (rank < 0) throw new JDiffusionException("--rank must be at least 1, got " + rank);
             if (steps < 3) throw new JDiffusionException("--steps " + steps + ": at least 3 (the step time is a median)");
             if (threads < 1) throw new JDiffusionException("--threads must be at least 1, got " + threads);
+            if (rank > 0 && trainOnly != null) throw new JDiffusionException("--train-only is for a fine-tune, not with --lora");
         }
 
         public boolean lora() {
             return rank > 0;
         }
 
+        /** "full", "lora", or "only PREFIX". */
+        String mode() {
+            return lora() ? "lora" : trainOnly == null ? "full" : "only " + trainOnly;
+        }
+
         public Setting withGradientCheckpointing(boolean on) {
-            return new Setting(model, resolution, batch, rank, bf16, on, steps, threads);
+            return new Setting(model, resolution, batch, rank, trainOnly, bf16, on, steps, threads);
         }
 
         String describe() {
-            return String.format("%s at %dx%d, batch %d, %s, gradient checkpointing %s", lora() ? "LoRA rank " + rank : "full fine-tune",
+            return String.format("%s at %dx%d, batch %d, %s, gradient checkpointing %s", mode(),
                     resolution, resolution, batch, bf16 ? "bf16" : "fp32", gradientCheckpointing ? "on" : "off");
         }
     }
@@ -139,7 +149,15 @@ public final class TrainingBenchmark {
                 lora = attachLoRA(unet, s.rank());
                 trainable = lora.parameters();
             } else {
-                trainable = Trainer.parameters(unet, "unet.");
+                trainable = new java.util.LinkedHashMap<>();
+                for (var e : Trainer.parameters(unet, "").entrySet()) {
+                    if (s.trainOnly() == null || e.getKey().startsWith(s.trainOnly())) trainable.put("unet." + e.getKey(), e.getValue());
+                    else e.getValue().requires_grad_(false);
+                }
+                if (trainable.isEmpty()) {
+                    throw new JDiffusionException("--train-only " + s.trainOnly() + ": no UNet parameter name starts with it"
+                            + " (try conv_in, down_blocks.0, mid_block)");
+                }
             }
             long count = trainable.values().stream().mapToLong(Tensor::numel).sum();
             TrainingConfig config = new TrainingConfig(s.steps() + 1, 1e-5, 0, TrainingConfig.LrSchedule.CONSTANT, 1, 1.0,
@@ -169,7 +187,7 @@ public final class TrainingBenchmark {
                 }
                 long peak = ProcessMemory.peakResidentBytes();
                 boolean finite = losses.stream().allMatch(Double::isFinite);
-                return new TrainingBenchRun(s.lora() ? "lora" : "full", s.rank(), s.resolution(), s.batch(),
+                return new TrainingBenchRun(s.mode(), s.rank(), s.resolution(), s.batch(),
                         s.bf16() ? "bf16" : "no", s.gradientCheckpointing(), torch.get_num_threads(), count, setup, times,
                         median(times.subList(1, times.size())), resident, peak, losses, finite);
             }
@@ -250,6 +268,7 @@ public final class TrainingBenchmark {
                 "--mixed-precision", s.bf16() ? "bf16" : "no", "--gradient-checkpointing", s.gradientCheckpointing() ? "on" : "off",
                 "--steps", Integer.toString(s.steps()), "--threads", Integer.toString(s.threads())));
         if (s.lora()) command.addAll(List.of("--lora", "--rank", Integer.toString(s.rank())));
+        if (s.trainOnly() != null) command.addAll(List.of("--train-only", s.trainOnly()));
         try {
             Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
             p.getOutputStream().close();

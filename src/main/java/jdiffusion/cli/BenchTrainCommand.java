@@ -49,6 +49,12 @@ final class BenchTrainCommand implements Callable<Integer> {
     @Option(names = "--rank", defaultValue = "4", description = "LoRA rank, with --lora (default: ${DEFAULT-VALUE}).")
     int rank;
 
+    @Option(names = "--train-only", paramLabel = "PREFIX",
+            description = "Without --lora: train only the UNet parameters whose names start with PREFIX, the rest frozen "
+                    + "(conv_in: the backward still runs through every block, as with LoRA, without a full fine-tune's "
+                    + "gradients and AdamW state for every weight).")
+    String trainOnly;
+
     @Option(names = "--mixed-precision", defaultValue = "no", paramLabel = "bf16|no",
             description = "bf16: forwards under CPU autocast to bfloat16, weights and optimiser in float32; no: float32 "
                     + "(default: ${DEFAULT-VALUE}).")
@@ -104,7 +110,7 @@ final class BenchTrainCommand implements Callable<Integer> {
         int threadCount = threads != null ? threads : torch.get_num_threads();
         List<TrainingBenchmark.Setting> settings = new ArrayList<>();
         for (boolean on : checkpointing) {
-            settings.add(new TrainingBenchmark.Setting(m, res, batch, lora ? rank : 0, bf16, on, steps, threadCount));
+            settings.add(new TrainingBenchmark.Setting(m, res, batch, lora ? rank : 0, trainOnly, bf16, on, steps, threadCount));
         }
         if (oneRun) {
             if (settings.size() != 1) throw new JDiffusionException("--one-run takes --gradient-checkpointing on or off");

@@ -134,6 +134,7 @@ public final class GradientCheckpointing {
             backward(List.of(gradScale == 1 ? l : l.mul(new Scalar(gradScale))), null);
             g.hidden = g.keep(gradOf(x));
         }
+        outer.detach(s.upOut());
 
         // 2b. up blocks, last first: the hidden state entering each, its skips, temb and context
         for (int i = ups.size() - 1; i >= 0; i--) {

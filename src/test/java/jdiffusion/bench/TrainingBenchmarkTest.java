@@ -103,6 +103,20 @@ class TrainingBenchmarkTest {
     }
 
     @Test
+    void trainOnlyFreezesTheRestAndStillRuns() throws Exception {
+        CliRunner r = CliRunner.run("bench-train", "--in-process", "--json", "--steps", "3", "--train-only", "conv_in",
+                "--gradient-checkpointing", "on");
+        assertEquals(0, r.exitCode(), r.err());
+        JsonNode run = new ObjectMapper().readTree(r.out()).path("runs").get(0);
+        checkRun(run, "only conv_in", 0, 1, "no");
+        // conv_in of tiny-shapes: [32, 4, 3, 3] + [32]
+        assertEquals(32 * 4 * 3 * 3 + 32, run.path("trainable_parameters").asLong());
+        r = CliRunner.run("bench-train", "--in-process", "--train-only", "nothing_like_this");
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("--train-only nothing_like_this: no UNet parameter name starts with it"), r.err());
+    }
+
+    @Test
     void badOptionsSayWhatIsWrong() {
         CliRunner r = CliRunner.run("bench-train", "--mixed-precision", "fp16");
         assertEquals(2, r.exitCode());
