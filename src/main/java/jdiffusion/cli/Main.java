@@ -21,6 +21,7 @@ import picocli.CommandLine.Command;
                 EvalTinyCommand.class,
                 CreateRandomCommand.class,
                 BenchCommand.class,
+                BenchTrainCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec

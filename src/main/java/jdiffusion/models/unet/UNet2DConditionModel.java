@@ -132,24 +132,15 @@ public final class UNet2DConditionModel extends JavaModule {
      * @return [B, out_channels, H, W]
      */
     public Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates) {
-        Tensor weight = convIn.weight();
         checkInputs(sample, timestep, encoderHiddenStates);
-        long batch = sample.size(0);
-        sample = ChannelsLast.follow(sample.to(weight.device(), weight.scalar_type()), weight);
-        Tensor context = encoderHiddenStates.to(weight.device(), weight.scalar_type());
+        long height = sample.size(2), width = sample.size(3);
+        Tensor context = prepareContext(encoderHiddenStates);
 
-        // 0. skip connections decide the upsampled sizes when H or W is not a multiple of 2^upsamplers
-        long factor = 1L << (config.numBlocks() - 1);
-        boolean forwardUpsampleSize = sample.size(2) % factor != 0 || sample.size(3) % factor != 0;
-
-        // 1. time: 0-dim -> [1] -> [B]; sinusoidal in float32, then the compute dtype
-        Tensor t = timestep.reshape(-1);
-        t = t.to(weight.device(), t.scalar_type()).expand(batch);
-        Tensor emb = timeEmbedding.forward(timeProj.forward(t).to(weight.scalar_type())); // [B, 4*C0]
+        // 1. time
+        Tensor emb = embedTime(timestep, sample.size(0)); // [B, 4*C0]
 
         // 2. pre-process
-        if (config.centerInputSample()) sample = Functional.mul(sample, 2.0).sub(new Scalar(1.0));
-        sample = convIn.forward(sample);
+        sample = preProcess(sample);
 
         // 3. down: collect every skip connection, conv_in's output first
         List<Tensor> residuals = new ArrayList<>();
@@ -169,18 +160,79 @@ public final class UNet2DConditionModel extends JavaModule {
             int keep = residuals.size() - block.numResnets();
             List<Tensor> skips = new ArrayList<>(residuals.subList(keep, residuals.size()));
             residuals = new ArrayList<>(residuals.subList(0, keep));
-            boolean last = i == upBlocks.size() - 1;
-            long[] upsampleSize = !last && forwardUpsampleSize
-                    ? new long[] {residuals.getLast().size(2), residuals.getLast().size(3)} : null;
+            long[] upsampleSize = upsampleSize(i, height, width, residuals.isEmpty() ? null : residuals.getLast());
             sample = block.forward(sample, skips, emb, context, upsampleSize);
         }
 
         // 6. post-process
-        sample = Functional.siluOfTemporary(convNormOut.forward(sample));
-        return convOut.forward(sample).contiguous(); // the caller gets the plain layout whatever ran inside
+        return postProcess(sample);
     }
 
-    private void checkInputs(Tensor sample, Tensor timestep, Tensor context) {
+    // The forward in segments, for training code that runs it block by block
+    // (training/GradientCheckpointing); forward above is these calls in order.
+
+    /** The down blocks in order (diffusers' {@code down_blocks}). */
+    public List<DownBlock> downBlocks() {
+        return List.copyOf(downBlocks);
+    }
+
+    /** The mid block (diffusers' {@code mid_block}). */
+    public UNetMidBlock2DCrossAttn midBlock() {
+        return midBlock;
+    }
+
+    /** The up blocks in order, deepest first (diffusers' {@code up_blocks}). */
+    public List<UpBlock> upBlocks() {
+        return List.copyOf(upBlocks);
+    }
+
+    /** encoder_hidden_states [B, M, D] on the model's device, in its dtype (a no-op when already so). */
+    public Tensor prepareContext(Tensor encoderHiddenStates) {
+        Tensor weight = convIn.weight();
+        return encoderHiddenStates.to(weight.device(), weight.scalar_type());
+    }
+
+    /**
+     * Step 1 of {@link #forward}: timestep (0-dim or [B]) -> temb [batch, 4*C0] in the model's
+     * dtype. The sinusoid is float32 and weightless; time_embedding's linears carry the gradient.
+     */
+    public Tensor embedTime(Tensor timestep, long batch) {
+        Tensor weight = convIn.weight();
+        // 0-dim -> [1] -> [B]; sinusoidal in float32, then the compute dtype
+        Tensor t = timestep.reshape(-1);
+        t = t.to(weight.device(), t.scalar_type()).expand(batch);
+        return timeEmbedding.forward(timeProj.forward(t).to(weight.scalar_type()));
+    }
+
+    /** Step 2 of {@link #forward}: sample [B, in, H, W] -> conv_in's output [B, C0, H, W] (the first skip connection). */
+    public Tensor preProcess(Tensor sample) {
+        Tensor weight = convIn.weight();
+        sample = ChannelsLast.follow(sample.to(weight.device(), weight.scalar_type()), weight);
+        if (config.centerInputSample()) sample = Functional.mul(sample, 2.0).sub(new Scalar(1.0));
+        return convIn.forward(sample);
+    }
+
+    /**
+     * The size up block {@code i} upsamples to: null (x2) unless the latents' {@code height} or
+     * {@code width} is not a multiple of 2^(blocks-1), in which case the skip connection the next
+     * block consumes first ({@code nextSkip}) decides it (diffusers' forward_upsample_size). Null
+     * for the last block, which does not upsample.
+     */
+    public long[] upsampleSize(int i, long height, long width, Tensor nextSkip) {
+        long factor = 1L << (config.numBlocks() - 1);
+        boolean forwardUpsampleSize = height % factor != 0 || width % factor != 0;
+        boolean last = i == upBlocks.size() - 1;
+        return !last && forwardUpsampleSize ? new long[] {nextSkip.size(2), nextSkip.size(3)} : null;
+    }
+
+    /** Step 6 of {@link #forward}: the last up block's output -> conv_norm_out, SiLU, conv_out [B, out, H, W], plain layout. */
+    public Tensor postProcess(Tensor hidden) {
+        hidden = Functional.siluOfTemporary(convNormOut.forward(hidden));
+        return convOut.forward(hidden).contiguous(); // the caller gets the plain layout whatever ran inside
+    }
+
+    /** Throws the {@link JDiffusionException} {@link #forward} throws for inputs of the wrong shape. */
+    public void checkInputs(Tensor sample, Tensor timestep, Tensor context) {
         if (sample.dim() != 4 || sample.size(1) != config.inChannels()) {
             throw new JDiffusionException("UNet sample must be [B, " + config.inChannels() + ", H, W], got "
                     + Tensors.shapeString(sample));
