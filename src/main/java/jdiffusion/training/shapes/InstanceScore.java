@@ -1,0 +1,66 @@
+package jdiffusion.training.shapes;
+
+import java.awt.image.BufferedImage;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The DreamBooth check on the tiny model: do images drawn from the instance prompt show the
+ * subject of the instance images? The subject is what the scorer sees in most instance images
+ * (its shape family and colour); each generated image counts when the scorer sees the same.
+ *
+ * @param subjectShape  the shape most instance images show (the star, for the held-out family)
+ * @param subjectColour the colour most instance images show
+ * @param images        generated images scored
+ * @param shapeMatches  of them, those showing {@code subjectShape}
+ * @param colourMatches of them, those in {@code subjectColour}
+ */
+public record InstanceScore(Shape subjectShape, Colour subjectColour, int images, int shapeMatches, int colourMatches) {
+
+    /** Scores {@code generated} against the subject of {@code instances}. */
+    public static InstanceScore of(List<BufferedImage> instances, List<BufferedImage> generated) {
+        Map<Shape, Integer> shapes = new EnumMap<>(Shape.class);
+        Map<Colour, Integer> colours = new EnumMap<>(Colour.class);
+        for (BufferedImage img : instances) {
+            Detection d = ShapeScorer.detect(img);
+            if (!d.found()) continue;
+            shapes.merge(d.shape(), 1, Integer::sum);
+            colours.merge(d.colour(), 1, Integer::sum);
+        }
+        if (shapes.isEmpty()) {
+            throw new IllegalArgumentException("the scorer sees no shape in any of the " + instances.size()
+                    + " instance images");
+        }
+        Shape shape = mostCommon(shapes);
+        Colour colour = mostCommon(colours);
+        int shapeOk = 0;
+        int colourOk = 0;
+        for (BufferedImage img : generated) {
+            Detection d = ShapeScorer.detect(img);
+            if (d.shape() == shape) shapeOk++;
+            if (d.colour() == colour) colourOk++;
+        }
+        return new InstanceScore(shape, colour, generated.size(), shapeOk, colourOk);
+    }
+
+    private static <K> K mostCommon(Map<K, Integer> counts) {
+        return counts.entrySet().stream().max(Map.Entry.comparingByValue()).orElseThrow().getKey();
+    }
+
+    public double shapeRate() {
+        return images == 0 ? 0 : (double) shapeMatches / images;
+    }
+
+    public double colourRate() {
+        return images == 0 ? 0 : (double) colourMatches / images;
+    }
+
+    @Override
+    public String toString() {
+        return String.format(Locale.ROOT, "subject %s %s: shape %d/%d (%.1f%%), colour %d/%d (%.1f%%)",
+                subjectColour.words().getFirst(), subjectShape.words().getFirst(), shapeMatches, images,
+                100 * shapeRate(), colourMatches, images, 100 * colourRate());
+    }
+}
