@@ -19,6 +19,8 @@ import jdiffusion.training.shapes.EvalReport;
 import jdiffusion.training.shapes.InstanceScore;
 import jdiffusion.training.shapes.ShapeScene;
 import jdiffusion.training.shapes.ShapesDataset;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -92,6 +94,12 @@ final class EvalTinyCommand implements Callable<Integer> {
             StringBuilder summary = new StringBuilder(String.format(Locale.ROOT, "%-9s", "guidance"));
             for (Attribute a : Attribute.values()) summary.append(String.format(Locale.ROOT, "%12s", a.label()));
             summary.append(System.lineSeparator());
+            if (instancePrompt != null) {
+                // DreamBooth leaves the VAE frozen: what it makes of the instance images bounds what any UNet can draw
+                InstanceScore ceiling = InstanceScore.of(instances, reconstructions(pipe, instances));
+                System.out.println("VAE ceiling (the instance images encoded and decoded): " + ceiling);
+                instanceSummary.append("VAE ceiling: ").append(ceiling).append(System.lineSeparator());
+            }
             for (double g : guidance) {
                 if (instancePrompt != null) {
                     ProgressBar ibar = new ProgressBar(System.err, "instance, guidance " + g, instanceN);
@@ -137,5 +145,16 @@ final class EvalTinyCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** Each image through the model's VAE: encode (posterior mode), decode. */
+    private static List<BufferedImage> reconstructions(StableDiffusionPipeline pipe, List<BufferedImage> images) {
+        List<BufferedImage> out = new ArrayList<>();
+        for (BufferedImage img : images) {
+            try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
+                out.add(Images.fromTensor(pipe.vae().decode(pipe.vae().encode(Images.toTensor(img)).mode()))[0]);
+            }
+        }
+        return out;
     }
 }
