@@ -14,6 +14,7 @@ lr="${LR:-1e-4}"
 n="${N:-100}"                  # held-out captions per model
 instance_n="${INSTANCE_N:-50}" # images from the instance prompt per model
 class_images="${CLASS_IMAGES:-100}"
+read -r -a extra <<< "${EXTRA_ARGS:-}"   # more dreambooth options for both runs, e.g. --train-text-encoder
 instance_prompt="a sks shape"  # "sks" and "shape" are single tokens no training caption contains
 class_prompt="a shape"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
@@ -23,18 +24,19 @@ jd="$here/jdiffusion"
 common=(--model "$model" --instance-dir "$work/instance" --instance-prompt "$instance_prompt"
         --resolution 64 --train-batch-size 1 --max-train-steps "$steps" --learning-rate "$lr"
         --checkpointing-steps 100000 --seed 0 --validation-prompt "$instance_prompt" --validation-steps "$steps"
-        --num-validation-images 4)
+        --num-validation-images 4 "${extra[@]}")
 "$jd" dreambooth "${common[@]}" --output-dir "$work/no-prior"
 "$jd" dreambooth "${common[@]}" --output-dir "$work/prior" --with-prior-preservation --class-dir "$work/class" \
     --class-prompt "$class_prompt" --num-class-images "$class_images" --class-inference-steps 25
 
 for m in base no-prior prior; do
   folder="$work/$m"; [ "$m" = base ] && folder="$model"
+  [ "$m" = base ] && [ -s "$work/eval-base.txt" ] && continue   # deterministic: scored once per work folder
   echo "=== $m ($folder)"
   "$jd" eval-tiny --model "$folder" --n "$n" --guidance 7.5 --instance-prompt "$instance_prompt" \
       --instance-dir "$work/instance" --instance-n "$instance_n" | tee "$work/eval-$m.txt"
 done
 echo; echo "=== summary"
 for m in base no-prior prior; do
-  echo "--- $m"; tail -n 8 "$work/eval-$m.txt" | grep -E "^[0-9]|subject" || true
+  echo "--- $m"; grep -E "^7.5 |subject" "$work/eval-$m.txt" | tail -n 4 || true
 done

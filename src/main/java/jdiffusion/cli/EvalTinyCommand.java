@@ -94,9 +94,11 @@ final class EvalTinyCommand implements Callable<Integer> {
             StringBuilder summary = new StringBuilder(String.format(Locale.ROOT, "%-9s", "guidance"));
             for (Attribute a : Attribute.values()) summary.append(String.format(Locale.ROOT, "%12s", a.label()));
             summary.append(System.lineSeparator());
+            List<BufferedImage> rendered = List.of();
             if (instancePrompt != null) {
                 // DreamBooth leaves the VAE frozen: what it makes of the instance images bounds what any UNet can draw
-                InstanceScore ceiling = InstanceScore.of(instances, reconstructions(pipe, instances));
+                rendered = reconstructions(pipe, instances);
+                InstanceScore ceiling = InstanceScore.of(instances, rendered);
                 System.out.println("VAE ceiling (the instance images encoded and decoded): " + ceiling);
                 instanceSummary.append("VAE ceiling: ").append(ceiling).append(System.lineSeparator());
             }
@@ -111,8 +113,11 @@ final class EvalTinyCommand implements Callable<Integer> {
                     }
                     ibar.done();
                     InstanceScore score = InstanceScore.of(instances, drawn);
+                    InstanceScore asRendered = InstanceScore.of(rendered, drawn);
                     System.out.printf(Locale.ROOT, "%ninstance prompt \"%s\", guidance %s: %s%n", instancePrompt, g, score);
                     instanceSummary.append(String.format(Locale.ROOT, "%-9s %s%n", g, score));
+                    instanceSummary.append(String.format(Locale.ROOT, "%-9s as the VAE renders the instances: %s%n", g,
+                            asRendered));
                 }
                 if (skipCaptions) continue;
                 long start = System.nanoTime();

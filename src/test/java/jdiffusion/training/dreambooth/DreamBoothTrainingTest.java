@@ -128,6 +128,9 @@ class DreamBoothTrainingTest {
             }
         }
         assertFalse(Files.exists(out.resolve(DreamBooth.WORK_STATE)), "the working state is removed at the end");
+        String missing = org.junit.jupiter.api.Assertions.assertThrows(jdiffusion.JDiffusionException.class,
+                () -> Checkpoints.find(out, "checkpoint-99")).getMessage();
+        assertTrue(missing.contains("checkpoint-2") && missing.contains("checkpoint-99"), missing);
     }
 
     @Test
