@@ -5,6 +5,7 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import jdiffusion.JDiffusionException;
 
 /**
  * The DreamBooth check on the tiny model: do images drawn from the instance prompt show the
@@ -30,8 +31,8 @@ public record InstanceScore(Shape subjectShape, Colour subjectColour, int images
             colours.merge(d.colour(), 1, Integer::sum);
         }
         if (shapes.isEmpty()) {
-            throw new IllegalArgumentException("the scorer sees no shape in any of the " + instances.size()
-                    + " instance images");
+            throw new JDiffusionException("the scorer sees no shape in any of the " + instances.size()
+                    + " instance images; they should show one flat shape on a flat background, as `shapes` draws them");
         }
         Shape shape = mostCommon(shapes);
         Colour colour = mostCommon(colours);
