@@ -10,22 +10,28 @@ import jdiffusion.JDiffusionException;
 /**
  * The DreamBooth check on the tiny model: do images drawn from the instance prompt show the
  * subject of the instance images? The subject is what the scorer sees in most instance images
- * (its shape family and colour); each generated image counts when the scorer sees the same.
+ * (its shape family, its colour, and the background they share); each generated image counts
+ * for each attribute the scorer sees the same.
  *
- * @param subjectShape  the shape most instance images show (the star, for the held-out family)
- * @param subjectColour the colour most instance images show
- * @param images        generated images scored
- * @param shapeMatches  of them, those showing {@code subjectShape}
- * @param colourMatches of them, those in {@code subjectColour}
+ * @param subjectShape      the shape most instance images show (the star, for the held-out family)
+ * @param subjectColour     the colour most instance images show
+ * @param subjectBackground the background most instance images show
+ * @param images            generated images scored
+ * @param shapeMatches      of them, those showing {@code subjectShape}
+ * @param colourMatches     of them, those in {@code subjectColour}
+ * @param backgroundMatches of them, those on {@code subjectBackground}
  */
-public record InstanceScore(Shape subjectShape, Colour subjectColour, int images, int shapeMatches, int colourMatches) {
+public record InstanceScore(Shape subjectShape, Colour subjectColour, Colour subjectBackground, int images,
+                            int shapeMatches, int colourMatches, int backgroundMatches) {
 
     /** Scores {@code generated} against the subject of {@code instances}. */
     public static InstanceScore of(List<BufferedImage> instances, List<BufferedImage> generated) {
         Map<Shape, Integer> shapes = new EnumMap<>(Shape.class);
         Map<Colour, Integer> colours = new EnumMap<>(Colour.class);
+        Map<Colour, Integer> backgrounds = new EnumMap<>(Colour.class);
         for (BufferedImage img : instances) {
             Detection d = ShapeScorer.detect(img);
+            backgrounds.merge(d.background(), 1, Integer::sum);
             if (!d.found()) continue;
             shapes.merge(d.shape(), 1, Integer::sum);
             colours.merge(d.colour(), 1, Integer::sum);
@@ -36,14 +42,17 @@ public record InstanceScore(Shape subjectShape, Colour subjectColour, int images
         }
         Shape shape = mostCommon(shapes);
         Colour colour = mostCommon(colours);
+        Colour background = mostCommon(backgrounds);
         int shapeOk = 0;
         int colourOk = 0;
+        int backgroundOk = 0;
         for (BufferedImage img : generated) {
             Detection d = ShapeScorer.detect(img);
             if (d.shape() == shape) shapeOk++;
             if (d.colour() == colour) colourOk++;
+            if (d.background() == background) backgroundOk++;
         }
-        return new InstanceScore(shape, colour, generated.size(), shapeOk, colourOk);
+        return new InstanceScore(shape, colour, background, generated.size(), shapeOk, colourOk, backgroundOk);
     }
 
     private static <K> K mostCommon(Map<K, Integer> counts) {
@@ -58,10 +67,16 @@ public record InstanceScore(Shape subjectShape, Colour subjectColour, int images
         return images == 0 ? 0 : (double) colourMatches / images;
     }
 
+    public double backgroundRate() {
+        return images == 0 ? 0 : (double) backgroundMatches / images;
+    }
+
     @Override
     public String toString() {
-        return String.format(Locale.ROOT, "subject %s %s: shape %d/%d (%.1f%%), colour %d/%d (%.1f%%)",
-                subjectColour.words().getFirst(), subjectShape.words().getFirst(), shapeMatches, images,
-                100 * shapeRate(), colourMatches, images, 100 * colourRate());
+        return String.format(Locale.ROOT,
+                "subject %s %s on %s: shape %d/%d (%.1f%%), colour %d/%d (%.1f%%), background %d/%d (%.1f%%)",
+                subjectColour.words().getFirst(), subjectShape.words().getFirst(), subjectBackground.words().getFirst(),
+                shapeMatches, images, 100 * shapeRate(), colourMatches, images, 100 * colourRate(),
+                backgroundMatches, images, 100 * backgroundRate());
     }
 }

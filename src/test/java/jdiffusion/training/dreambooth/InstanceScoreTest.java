@@ -19,7 +19,11 @@ import org.junit.jupiter.api.Test;
 /** The experiment's subject check: the subject is read from the instance images, then each image is compared to it. */
 class InstanceScoreTest {
     private static BufferedImage draw(Shape shape, Colour colour, Position where) {
-        return ShapeRenderer.render(new ShapeScene(shape, colour, Colour.BLUE, where, Size.LARGE), Jitter.NONE);
+        return draw(shape, colour, Colour.BLUE, where);
+    }
+
+    private static BufferedImage draw(Shape shape, Colour colour, Colour background, Position where) {
+        return ShapeRenderer.render(new ShapeScene(shape, colour, background, where, Size.LARGE), Jitter.NONE);
     }
 
     @Test
@@ -28,7 +32,7 @@ class InstanceScoreTest {
                 draw(Shape.STAR, Colour.YELLOW, Position.TOP_LEFT), draw(Shape.STAR, Colour.YELLOW, Position.BOTTOM_RIGHT));
         List<BufferedImage> generated = List.of(draw(Shape.STAR, Colour.YELLOW, Position.TOP_RIGHT),
                 draw(Shape.STAR, Colour.RED, Position.CENTRE), draw(Shape.CIRCLE, Colour.YELLOW, Position.CENTRE),
-                draw(Shape.SQUARE, Colour.WHITE, Position.CENTRE));
+                draw(Shape.SQUARE, Colour.WHITE, Colour.BLACK, Position.CENTRE));
         InstanceScore s = InstanceScore.of(instances, generated);
         assertEquals(Shape.STAR, s.subjectShape());
         assertEquals(Colour.YELLOW, s.subjectColour());
@@ -36,6 +40,8 @@ class InstanceScoreTest {
         assertEquals(2, s.shapeMatches());
         assertEquals(2, s.colourMatches());
         assertEquals(0.5, s.shapeRate());
+        assertEquals(Colour.BLUE, s.subjectBackground());
+        assertEquals(3, s.backgroundMatches());
     }
 
     @Test
