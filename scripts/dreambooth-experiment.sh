@@ -14,7 +14,8 @@ lr="${LR:-1e-4}"
 n="${N:-100}"                  # held-out captions per model
 instance_n="${INSTANCE_N:-50}" # images from the instance prompt per model
 class_images="${CLASS_IMAGES:-100}"
-read -r -a extra <<< "${EXTRA_ARGS:-}"   # more dreambooth options for both runs, e.g. --train-text-encoder
+# more dreambooth options for both runs; EXTRA_ARGS= (empty) trains the UNet alone
+read -r -a extra <<< "${EXTRA_ARGS---train-text-encoder}"
 instance_prompt="a sks shape"  # "sks" and "shape" are single tokens no training caption contains
 class_prompt="a shape"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
