@@ -1,24 +1,35 @@
 package jdiffusion.cli;
 
+import java.awt.image.BufferedImage;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import jdiffusion.JDiffusionException;
+import jdiffusion.image.Images;
+import jdiffusion.lora.LoRASpec;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.training.dreambooth.DreamBoothConfig;
 import jdiffusion.training.shapes.Attribute;
 import jdiffusion.training.shapes.Captions;
 import jdiffusion.training.shapes.EvalReport;
+import jdiffusion.training.shapes.InstanceScore;
 import jdiffusion.training.shapes.ShapeScene;
 import jdiffusion.training.shapes.ShapesDataset;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
  * {@code jdiffusion eval-tiny}: generates one image per held-out caption (scenes never seen in
  * training, the green triangles among them) and scores colour, background, shape and position
- * by image analysis, at each guidance scale asked for.
+ * by image analysis, at each guidance scale asked for. With {@code --instance-prompt} and
+ * {@code --instance-dir} it also checks a DreamBooth run: how often the instance prompt draws the
+ * subject of the instance images ({@link InstanceScore}); {@code --lora} applies a LoRA to every image.
  */
 @Command(name = "eval-tiny", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Score the tiny shapes model on held-out captions (accuracy per attribute and guidance).")
@@ -44,22 +55,77 @@ final class EvalTinyCommand implements Callable<Integer> {
     @Option(names = "--failures", description = "List the images that got an attribute wrong.")
     boolean failures;
 
+    @Option(names = "--lora", paramLabel = "FILE[:SCALE]", description = "Apply a LoRA to every image (repeatable).")
+    List<String> loras = new ArrayList<>();
+
+    @Option(names = "--instance-prompt", description = "DreamBooth check: also draw --instance-n images from this prompt "
+            + "and score them against the subject of --instance-dir's images.")
+    String instancePrompt;
+
+    @Option(names = "--instance-dir", paramLabel = "DIR", description = "The instance images the subject is read from.")
+    Path instanceDir;
+
+    @Option(names = "--instance-n", description = "Images from the instance prompt per guidance scale (default: ${DEFAULT-VALUE}).")
+    int instanceN = 50;
+
+    @Option(names = "--skip-captions", description = "Only the instance check, not the held-out captions.")
+    boolean skipCaptions;
+
     @Override
     public Integer call() {
         if (n < 1) throw new JDiffusionException("--n must be at least 1");
+        if ((instancePrompt == null) != (instanceDir == null)) {
+            throw new JDiffusionException("--instance-prompt and --instance-dir go together");
+        }
+        if (instanceN < 1) throw new JDiffusionException("--instance-n must be at least 1");
+        if (skipCaptions && instancePrompt == null) {
+            throw new JDiffusionException("--skip-captions leaves nothing to score without --instance-prompt");
+        }
+        List<LoRASpec> loraSpecs = loras.stream().map(GenerationOptions::parseLora).toList();
+        List<BufferedImage> instances = instanceDir == null ? List.of()
+                : DreamBoothConfig.imageFiles(instanceDir).stream().map(Images::read).toList();
+        if (instanceDir != null && instances.isEmpty()) {
+            throw new JDiffusionException("--instance-dir " + instanceDir + " holds no images");
+        }
         List<ShapeScene> scenes = new ShapesDataset(splitSeed).evalScenes(n);
         String folder = model != null ? model : DefaultModel.locate();
         try (StableDiffusionPipeline pipe = StableDiffusionPipeline.load(folder, PipelineOptions.defaults())) {
+            StringBuilder instanceSummary = new StringBuilder();
             StringBuilder summary = new StringBuilder(String.format(Locale.ROOT, "%-9s", "guidance"));
             for (Attribute a : Attribute.values()) summary.append(String.format(Locale.ROOT, "%12s", a.label()));
             summary.append(System.lineSeparator());
+            List<BufferedImage> rendered = List.of();
+            if (instancePrompt != null) {
+                // DreamBooth leaves the VAE frozen: what it makes of the instance images bounds what any UNet can draw
+                rendered = reconstructions(pipe, instances);
+                InstanceScore ceiling = InstanceScore.of(instances, rendered);
+                System.out.println("VAE ceiling (the instance images encoded and decoded): " + ceiling);
+                instanceSummary.append("VAE ceiling: ").append(ceiling).append(System.lineSeparator());
+            }
             for (double g : guidance) {
+                if (instancePrompt != null) {
+                    ProgressBar ibar = new ProgressBar(System.err, "instance, guidance " + g, instanceN);
+                    List<BufferedImage> drawn = new ArrayList<>();
+                    for (int i = 0; i < instanceN; i++) {
+                        drawn.add(pipe.generate(GenerationRequest.builder(instancePrompt).guidanceScale(g).steps(steps)
+                                .seed(seed + i).loras(loraSpecs).build()).images().getFirst());
+                        ibar.update(i + 1);
+                    }
+                    ibar.done();
+                    InstanceScore score = InstanceScore.of(instances, drawn);
+                    InstanceScore asRendered = InstanceScore.of(rendered, drawn);
+                    System.out.printf(Locale.ROOT, "%ninstance prompt \"%s\", guidance %s: %s%n", instancePrompt, g, score);
+                    instanceSummary.append(String.format(Locale.ROOT, "%-9s %s%n", g, score));
+                    instanceSummary.append(String.format(Locale.ROOT, "%-9s as the VAE renders the instances: %s%n", g,
+                            asRendered));
+                }
+                if (skipCaptions) continue;
                 long start = System.nanoTime();
                 ProgressBar bar = new ProgressBar(System.err, "guidance " + g, scenes.size());
                 int[] done = {0};
                 EvalReport report = EvalReport.evaluate(scenes, prompt -> {
                     var request = GenerationRequest.builder(prompt).guidanceScale(g).steps(steps)
-                            .seed(seed + done[0]).build();
+                            .seed(seed + done[0]).loras(loraSpecs).build();
                     var image = pipe.generate(request).images().getFirst();
                     bar.update(++done[0]);
                     return image;
@@ -74,9 +140,26 @@ final class EvalTinyCommand implements Callable<Integer> {
                 }
                 summary.append(System.lineSeparator());
             }
-            System.out.printf(Locale.ROOT, "%n%s", summary);
-            System.out.println("prompts: " + Captions.canonical(scenes.getFirst()) + ", ...");
+            if (!skipCaptions) {
+                System.out.printf(Locale.ROOT, "%n%s", summary);
+                System.out.println("prompts: " + Captions.canonical(scenes.getFirst()) + ", ...");
+            }
+            if (instancePrompt != null) {
+                System.out.printf(Locale.ROOT, "%ninstance prompt \"%s\" against %s:%n%s", instancePrompt, instanceDir,
+                        instanceSummary);
+            }
         }
         return 0;
+    }
+
+    /** Each image through the model's VAE: encode (posterior mode), decode. */
+    private static List<BufferedImage> reconstructions(StableDiffusionPipeline pipe, List<BufferedImage> images) {
+        List<BufferedImage> out = new ArrayList<>();
+        for (BufferedImage img : images) {
+            try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
+                out.add(Images.fromTensor(pipe.vae().decode(pipe.vae().encode(Images.toTensor(img)).mode()))[0]);
+            }
+        }
+        return out;
     }
 }

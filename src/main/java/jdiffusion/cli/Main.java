@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
                 ConvertCommand.class,
                 TrainTinyCommand.class,
                 EvalTinyCommand.class,
+                DreamBoothCommand.class, ShapesCommand.class,
                 CreateRandomCommand.class,
                 BenchCommand.class,
                 BenchTrainCommand.class,

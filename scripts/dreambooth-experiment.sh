@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# DreamBooth on the tiny model, with and without prior preservation (issue 7's measurement):
+#   1. five instance images of the held-out star family, one fixed style (no jitter);
+#   2. a full fine-tune without prior preservation, and one with it (class images generated first);
+#   3. eval-tiny on the base model and on both results: held-out captions, and how often the
+#      instance prompt draws the subject (the scorer's shape and colour of the instance images).
+# Usage: scripts/dreambooth-experiment.sh [WORK_DIR]   (~15 min on 2 cores; settings below via env)
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+work="${1:-dreambooth-experiment}"
+model="${MODEL:-$here/models/tiny-shapes}"
+steps="${STEPS:-300}"
+lr="${LR:-1e-4}"
+n="${N:-100}"                  # held-out captions per model
+instance_n="${INSTANCE_N:-50}" # images from the instance prompt per model
+class_images="${CLASS_IMAGES:-100}"
+# more dreambooth options for both runs; EXTRA_ARGS= (empty) trains the UNet alone
+read -r -a extra <<< "${EXTRA_ARGS---train-text-encoder}"
+instance_prompt="a sks shape"  # "sks" and "shape" are single tokens no training caption contains
+class_prompt="a shape"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+jd="$here/jdiffusion"
+
+"$jd" shapes --family star --n 5 --fixed-style --out "$work/instance"
+common=(--model "$model" --instance-dir "$work/instance" --instance-prompt "$instance_prompt"
+        --resolution 64 --train-batch-size 1 --max-train-steps "$steps" --learning-rate "$lr"
+        --checkpointing-steps 100000 --seed 0 --validation-prompt "$instance_prompt" --validation-steps "$steps"
+        --num-validation-images 4 "${extra[@]}")
+"$jd" dreambooth "${common[@]}" --output-dir "$work/no-prior"
+"$jd" dreambooth "${common[@]}" --output-dir "$work/prior" --with-prior-preservation --class-dir "$work/class" \
+    --class-prompt "$class_prompt" --num-class-images "$class_images" --class-inference-steps 25
+
+for m in base no-prior prior; do
+  folder="$work/$m"; [ "$m" = base ] && folder="$model"
+  [ "$m" = base ] && [ -s "$work/eval-base.txt" ] && continue   # deterministic: scored once per work folder
+  echo "=== $m ($folder)"
+  "$jd" eval-tiny --model "$folder" --n "$n" --guidance 7.5 --instance-prompt "$instance_prompt" \
+      --instance-dir "$work/instance" --instance-n "$instance_n" | tee "$work/eval-$m.txt"
+done
+echo; echo "=== summary"
+for m in base no-prior prior; do
+  echo "--- $m"; grep -E "^7.5 |subject" "$work/eval-$m.txt" | tail -n 4 || true
+done

@@ -1,0 +1,96 @@
+package jdiffusion.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import jdiffusion.image.Images;
+import jdiffusion.training.dreambooth.DreamBoothConfig;
+import jdiffusion.training.shapes.Detection;
+import jdiffusion.training.shapes.Shape;
+import jdiffusion.training.shapes.ShapeScorer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code shapes}, {@code dreambooth} and eval-tiny's instance check end to end, on the shipped tiny model. */
+class DreamBoothCommandTest {
+    static final String MODEL = "models/tiny-shapes";
+
+    @TempDir
+    Path dir;
+
+    private Path starInstances() {
+        Path instance = dir.resolve("instance");
+        CliRunner r = CliRunner.run("shapes", "--family", "star", "--n", "5", "--fixed-style", "--out", instance.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        return instance;
+    }
+
+    @Test
+    void shapesDrawsFiveStarsTheScorerRecognises() {
+        List<Path> files = DreamBoothConfig.imageFiles(starInstances());
+        assertEquals(5, files.size());
+        for (Path f : files) {
+            Detection d = ShapeScorer.detect(Images.read(f));
+            assertEquals(Shape.STAR, d.shape(), f + ": " + d);
+        }
+    }
+
+    @Test
+    void dreamboothWithPriorPreservationEndToEnd() {
+        Path instance = starInstances();
+        Path out = dir.resolve("out");
+        CliRunner r = CliRunner.run("dreambooth", "--model", MODEL, "--quiet", "--instance-dir", instance.toString(),
+                "--instance-prompt", "a sks shape", "--with-prior-preservation", "--class-dir", dir.resolve("class").toString(),
+                "--class-prompt", "a shape", "--num-class-images", "2", "--class-inference-steps", "2",
+                "--resolution", "64", "--train-batch-size", "1", "--max-train-steps", "3", "--learning-rate", "1e-4",
+                "--mixed-precision", "bf16", "--checkpointing-steps", "2", "--output-dir", out.toString());
+        assertEquals(0, r.exitCode(), r.err());
+        assertTrue(r.out().contains("Generating 2 class images"), r.out());
+        assertTrue(r.out().contains("dreambooth: 3 steps") && r.out().contains(out.getFileName().toString()), r.out());
+        assertEquals(2, DreamBoothConfig.imageFiles(dir.resolve("class")).size());
+        assertTrue(Files.isDirectory(out.resolve("checkpoint-2")));
+        assertTrue(Files.isRegularFile(out.resolve("model_index.json")));
+
+        Path png = dir.resolve("sks.png");
+        CliRunner gen = CliRunner.run("txt2img", "--model", out.toString(), "--quiet", "--steps", "3", "--seed", "1",
+                "--out", png.toString(), "a sks shape");
+        assertEquals(0, gen.exitCode(), gen.err());
+        assertEquals(64, Images.read(png).getWidth());
+
+        CliRunner eval = CliRunner.run("eval-tiny", "--model", out.toString(), "--n", "1", "--steps", "2",
+                "--guidance", "1", "--instance-prompt", "a sks shape", "--instance-dir", instance.toString(),
+                "--instance-n", "2");
+        assertEquals(0, eval.exitCode(), eval.err());
+    }
+
+    @Test
+    void badInputEndsWithOneErrorLine() throws Exception {
+        CliRunner missing = CliRunner.run("dreambooth", "--model", MODEL, "--instance-dir", dir.resolve("nope").toString(),
+                "--instance-prompt", "a sks shape", "--output-dir", dir.resolve("out").toString());
+        assertEquals(2, missing.exitCode());
+        assertTrue(missing.err().startsWith("error: --instance-dir") && missing.err().contains("not a folder"), missing.err());
+
+        Path instance = starInstances();
+        CliRunner fp16 = CliRunner.run("dreambooth", "--model", MODEL, "--instance-dir", instance.toString(),
+                "--instance-prompt", "a sks shape", "--mixed-precision", "fp16", "--output-dir", dir.resolve("out").toString());
+        assertEquals(2, fp16.exitCode());
+        assertTrue(fp16.err().contains("use --mixed-precision bf16"), fp16.err());
+
+        CliRunner prior = CliRunner.run("dreambooth", "--model", MODEL, "--instance-dir", instance.toString(),
+                "--instance-prompt", "a sks shape", "--with-prior-preservation", "--class-dir", dir.resolve("c").toString(),
+                "--output-dir", dir.resolve("out").toString());
+        assertEquals(2, prior.exitCode());
+        assertTrue(prior.err().contains("--class-prompt"), prior.err());
+
+        Files.writeString(instance.resolve("broken.png"), "not a png");
+        CliRunner broken = CliRunner.run("dreambooth", "--model", MODEL, "--instance-dir", instance.toString(),
+                "--instance-prompt", "a sks shape", "--output-dir", dir.resolve("out").toString());
+        assertEquals(2, broken.exitCode());
+        assertTrue(broken.err().contains("broken.png"), broken.err());
+        assertEquals(1, broken.err().strip().lines().count(), broken.err());
+        assertTrue(!Files.exists(dir.resolve("out")), "nothing is written for bad input");
+    }
+}
