@@ -138,9 +138,11 @@ public final class TrainingBenchmark {
         DDPMScheduler ddpm = (DDPMScheduler) Schedulers.create("DDPMScheduler",
                 SchedulerConfigFile.read(folder.component("scheduler").resolve("scheduler_config.json")), Map.of());
 
-        // 1. setup: the UNet in float32 (the trainer's parameters and AdamW are float32; bf16 is autocast)
+        // 1. setup: trained weights in float32 (AdamW's too; bf16 is autocast); a LoRA's frozen base in
+        //    bf16 under bf16 autocast, as train_dreambooth_lora.py casts it to weight_dtype
         long t0 = System.nanoTime();
-        UNet2DConditionModel unet = UNet2DConditionModel.load(folder.component("unet"), ScalarType.Float, Tensors.CPU);
+        ScalarType dtype = s.lora() && s.bf16() ? ScalarType.BFloat16 : ScalarType.Float;
+        UNet2DConditionModel unet = UNet2DConditionModel.load(folder.component("unet"), dtype, Tensors.CPU);
         LoRATraining lora = null;
         try {
             Map<String, Tensor> trainable;

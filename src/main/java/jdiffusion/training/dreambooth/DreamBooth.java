@@ -25,6 +25,7 @@ import jdiffusion.training.PipelineWriter;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
 import org.bytedeco.pytorch.Tensor;
+import jdiffusion.tensor.Tensors;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
@@ -74,8 +75,13 @@ public final class DreamBooth {
             throw new JDiffusionException("--output-dir is the --model folder; write the fine-tuned model elsewhere");
         }
         mkdirs(out);
-        // 1. the base model, float32 (the trained weights must be: diffusers refuses anything else)
-        try (StableDiffusionPipeline pipe = StableDiffusionPipeline.load(config.model(), PipelineOptions.defaults())) {
+        // 1. the base model, float32 (the trained weights must be: diffusers refuses anything else);
+        //    for LoRA under bf16 the frozen models are bf16, as train_dreambooth_lora.py casts them to
+        //    weight_dtype: half the weight memory, and no per-step casts of 860 M weights
+        PipelineOptions options = config.lora() && config.mixedPrecision() == DreamBoothConfig.MixedPrecision.BF16
+                ? new PipelineOptions(ScalarType.BFloat16, Tensors.CPU, null)
+                : PipelineOptions.defaults();
+        try (StableDiffusionPipeline pipe = StableDiffusionPipeline.load(config.model(), options)) {
             // 2. class images
             int generated = 0;
             if (config.withPriorPreservation()) {
