@@ -30,14 +30,24 @@ final class IsolatedRun {
     private IsolatedRun() {}
 
     static BenchRun run(Path model, String dtype, int size, int steps, int threads, PrintWriter log) {
+        return run(List.of("bench", "--one-run", "--model", model.toString(), "--dtype", dtype, "--size",
+                Integer.toString(size), "--steps", Integer.toString(steps), "--threads", Integer.toString(threads)),
+                "the " + dtype + " " + size + "x" + size + " configuration", BenchRun.class);
+    }
+
+    /**
+     * {@code jdiffusion <arguments>} in a child JVM with this one's flags, class path and
+     * environment; its standard output parsed as a {@code type} in JSON. {@code what} names the
+     * run in errors.
+     */
+    static <T> T run(List<String> arguments, String what, Class<T> type) {
         List<String> command = new ArrayList<>();
         command.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
         command.add("-cp");
         command.add(System.getProperty("java.class.path"));
         command.add("jdiffusion.cli.Main");
-        command.addAll(List.of("bench", "--one-run", "--model", model.toString(), "--dtype", dtype,
-                "--size", Integer.toString(size), "--steps", Integer.toString(steps), "--threads", Integer.toString(threads)));
+        command.addAll(arguments);
         try {
             Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
             p.getOutputStream().close();
@@ -46,16 +56,13 @@ final class IsolatedRun {
                 out = new String(in.readAllBytes(), StandardCharsets.UTF_8);
             }
             int code = p.waitFor();
-            if (code != 0) {
-                throw new JDiffusionException("the " + dtype + " " + size + "x" + size + " run failed (exit " + code + ")");
-            }
-            return JSON.readValue(out, BenchRun.class);
+            if (code != 0) throw new JDiffusionException(what + " failed in its own JVM (exit " + code + ")");
+            return JSON.readValue(out, type);
         } catch (IOException e) {
-            throw new JDiffusionException("cannot run the " + dtype + " " + size + "x" + size + " configuration in its own JVM: "
-                    + e.getMessage(), e);
+            throw new JDiffusionException("cannot run " + what + " in a JVM of its own: " + e.getMessage(), e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new JDiffusionException("interrupted while the benchmark ran", e);
+            throw new JDiffusionException("interrupted while " + what + " ran", e);
         }
     }
 

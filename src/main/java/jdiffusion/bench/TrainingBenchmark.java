@@ -6,11 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintWriter;
-import java.lang.management.ManagementFactory;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -261,32 +257,13 @@ public final class TrainingBenchmark {
 
     /** The setting in a child JVM with this one's flags, class path and environment. */
     private static TrainingBenchRun runIsolated(Setting s) {
-        List<String> command = new ArrayList<>();
-        command.add(ProcessHandle.current().info().command()
-                .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        command.addAll(ManagementFactory.getRuntimeMXBean().getInputArguments());
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), "jdiffusion.cli.Main", "bench-train", "--one-run",
+        List<String> arguments = new ArrayList<>(List.of("bench-train", "--one-run",
                 "--model", s.model(), "--resolution", Integer.toString(s.resolution()), "--batch", Integer.toString(s.batch()),
                 "--mixed-precision", s.bf16() ? "bf16" : "no", "--gradient-checkpointing", s.gradientCheckpointing() ? "on" : "off",
                 "--steps", Integer.toString(s.steps()), "--threads", Integer.toString(s.threads())));
-        if (s.lora()) command.addAll(List.of("--lora", "--rank", Integer.toString(s.rank())));
-        if (s.trainOnly() != null) command.addAll(List.of("--train-only", s.trainOnly()));
-        try {
-            Process p = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-            p.getOutputStream().close();
-            String out;
-            try (InputStream in = p.getInputStream()) {
-                out = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            }
-            int code = p.waitFor();
-            if (code != 0) throw new JDiffusionException("the run " + s.describe() + " failed (exit " + code + ")");
-            return JSON.readValue(out, TrainingBenchRun.class);
-        } catch (IOException e) {
-            throw new JDiffusionException("cannot run " + s.describe() + " in a JVM of its own: " + e.getMessage(), e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new JDiffusionException("interrupted while the training benchmark ran", e);
-        }
+        if (s.lora()) arguments.addAll(List.of("--lora", "--rank", Integer.toString(s.rank())));
+        if (s.trainOnly() != null) arguments.addAll(List.of("--train-only", s.trainOnly()));
+        return IsolatedRun.run(arguments, s.describe(), TrainingBenchRun.class);
     }
 
     private static double median(List<Double> values) {
