@@ -16,8 +16,9 @@ instance_n="${INSTANCE_N:-50}" # images from the instance prompt per model
 class_images="${CLASS_IMAGES:-100}"
 # more dreambooth options for both runs; EXTRA_ARGS= (empty) trains the UNet alone
 read -r -a extra <<< "${EXTRA_ARGS---train-text-encoder}"
-instance_prompt="a sks shape"  # "sks" and "shape" are single tokens no training caption contains
-class_prompt="a shape"
+# "sks" and "shape" are single tokens no training caption contains
+instance_prompt="${INSTANCE_PROMPT:-a sks shape}"
+class_prompt="${CLASS_PROMPT:-a shape}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 jd="$here/jdiffusion"
 
