@@ -1,8 +1,10 @@
 package jdiffusion.training;
 
+import jdiffusion.JDiffusionException;
 import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.schedulers.DDPMScheduler;
+import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -61,7 +63,7 @@ public final class LatentDiffusionObjective {
      */
     public LatentDiffusionObjective withSnrGamma(double gamma) {
         if (!(gamma >= 0) || Double.isInfinite(gamma)) {
-            throw new jdiffusion.JDiffusionException("snr gamma must be >= 0 (0 = off), got " + gamma);
+            throw new JDiffusionException("snr gamma must be >= 0 (0 = off), got " + gamma);
         }
         return new LatentDiffusionObjective(unet, textEncoder, trainTextEncoder, noiseScheduler, prediction, gamma);
     }
@@ -96,7 +98,7 @@ public final class LatentDiffusionObjective {
     /** diffusers' compute_snr and the Min-SNR weights for {@code timesteps} [B]: float32 [B]. */
     Tensor snrWeights(Tensor timesteps) {
         float[] alphasCumprod = noiseScheduler.alphasCumprod();
-        long[] t = jdiffusion.tensor.Tensors.toLongs(timesteps);
+        long[] t = Tensors.toLongs(timesteps);
         float[] w = new float[t.length];
         for (int i = 0; i < t.length; i++) {
             double a = alphasCumprod[(int) t[i]];
@@ -104,7 +106,7 @@ public final class LatentDiffusionObjective {
             double clipped = Math.min(snr, snrGamma);
             w[i] = (float) (prediction == Prediction.EPSILON ? clipped / snr : clipped / (snr + 1));
         }
-        return jdiffusion.tensor.Tensors.fromFloats(w, t.length);
+        return Tensors.fromFloats(w, t.length);
     }
 
     /**

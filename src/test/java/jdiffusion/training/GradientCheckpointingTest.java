@@ -129,6 +129,16 @@ class GradientCheckpointingTest {
     }
 
     /** The ordinary path: loss.backward() through the whole graph; returns the loss. */
+    /** The loss and every gradient of a checkpointed backward equal those of a plain one on {@code b}. */
+    static void assertMatchesPlainBackward(UNet2DConditionModel unet, Map<String, Tensor> params, Batch b) {
+        double expected = plain(unet, b, b.context());
+        Map<String, Tensor> grads = takeGrads(params);
+        double actual = GradientCheckpointing.forwardBackward(unet, b.sample(), b.timesteps(), b.context(),
+                b.lossOf(), 1.0);
+        assertEquals(expected, actual, RTOL * expected, "loss");
+        assertGradsClose(grads, takeGrads(params), 1.0, RTOL);
+    }
+
     static double plain(UNet2DConditionModel unet, Batch b, Tensor context) {
         Tensor loss = b.lossOf().apply(unet.forward(b.sample(), b.timesteps(), context));
         loss.backward();
@@ -141,12 +151,7 @@ class GradientCheckpointingTest {
             Map<String, Tensor> params = m.unetParameters();
             try (PointerScope scope = new PointerScope()) {
                 Batch b = Batch.random(2, 8, 8, 1);
-                double expected = plain(m.unet(), b, b.context());
-                Map<String, Tensor> grads = takeGrads(params);
-                double actual = GradientCheckpointing.forwardBackward(m.unet(), b.sample(), b.timesteps(), b.context(),
-                        b.lossOf(), 1.0);
-                assertEquals(expected, actual, RTOL * expected, "loss");
-                assertGradsClose(grads, takeGrads(params), 1.0, RTOL);
+                assertMatchesPlainBackward(m.unet(), params, b);
             }
         }
     }
@@ -216,12 +221,7 @@ class GradientCheckpointingTest {
             Map<String, Tensor> params = m.unetParameters();
             try (PointerScope scope = new PointerScope()) {
                 Batch b = Batch.random(1, 7, 10, 3);
-                double expected = plain(m.unet(), b, b.context());
-                Map<String, Tensor> grads = takeGrads(params);
-                double actual = GradientCheckpointing.forwardBackward(m.unet(), b.sample(), b.timesteps(), b.context(),
-                        b.lossOf(), 1.0);
-                assertEquals(expected, actual, RTOL * expected, "loss");
-                assertGradsClose(grads, takeGrads(params), 1.0, RTOL);
+                assertMatchesPlainBackward(m.unet(), params, b);
             }
         }
     }
