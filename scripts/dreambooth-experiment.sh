@@ -5,6 +5,7 @@
 #   3. eval-tiny on the base model and on both results: held-out captions, and how often the
 #      instance prompt draws the subject (the scorer's shape and colour of the instance images).
 # Usage: scripts/dreambooth-experiment.sh [WORK_DIR]   (~15 min on 2 cores; settings below via env)
+# JD=path/to/launcher runs another build (e.g. a copied jar while the tree is edited).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 work="${1:-dreambooth-experiment}"
@@ -14,22 +15,25 @@ lr="${LR:-1e-4}"
 n="${N:-100}"                  # held-out captions per model
 instance_n="${INSTANCE_N:-50}" # images from the instance prompt per model
 class_images="${CLASS_IMAGES:-100}"
+batch="${BATCH:-1}"            # instance images per step (as many class images are added with prior preservation)
+prior_weight="${PRIOR_WEIGHT:-1.0}"
 # more dreambooth options for both runs; EXTRA_ARGS= (empty) trains the UNet alone
 read -r -a extra <<< "${EXTRA_ARGS---train-text-encoder}"
 # "sks" and "shape" are single tokens no training caption contains
 instance_prompt="${INSTANCE_PROMPT:-a sks shape}"
 class_prompt="${CLASS_PROMPT:-a shape}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-jd="$here/jdiffusion"
+jd="${JD:-$here/jdiffusion}"
 
 "$jd" shapes --family star --n 5 --fixed-style --out "$work/instance"
 common=(--model "$model" --instance-dir "$work/instance" --instance-prompt "$instance_prompt"
-        --resolution 64 --train-batch-size 1 --max-train-steps "$steps" --learning-rate "$lr"
+        --resolution 64 --train-batch-size "$batch" --max-train-steps "$steps" --learning-rate "$lr"
         --checkpointing-steps 100000 --seed 0 --validation-prompt "$instance_prompt" --validation-steps "$steps"
         --num-validation-images 4 "${extra[@]}")
 "$jd" dreambooth "${common[@]}" --output-dir "$work/no-prior"
 "$jd" dreambooth "${common[@]}" --output-dir "$work/prior" --with-prior-preservation --class-dir "$work/class" \
-    --class-prompt "$class_prompt" --num-class-images "$class_images" --class-inference-steps 25
+    --class-prompt "$class_prompt" --num-class-images "$class_images" --class-inference-steps 25 \
+    --prior-loss-weight "$prior_weight"
 
 for m in base no-prior prior; do
   folder="$work/$m"; [ "$m" = base ] && folder="$model"

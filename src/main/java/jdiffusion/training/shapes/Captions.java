@@ -31,6 +31,40 @@ public final class Captions {
                 + " background";
     }
 
+    /**
+     * How often a training caption is {@link #partial}: it then names a random subset of the
+     * attributes, and half the time says "shape" instead of the shape's own word.
+     */
+    static final double PARTIAL = 0.15;
+    /** The class noun of every shape family: what DreamBooth's class prompt ("a shape") names. */
+    public static final String HYPERNYM = "shape";
+
+    /**
+     * A training caption for {@code s}: {@link #random} or, {@link #PARTIAL} of the time,
+     * {@link #partial}. Why partial captions: the model should know "shape" as the class of all its
+     * subjects and draw the whole distribution for "a shape", as SD draws dogs for "a dog"; that is
+     * what DreamBooth's prior preservation samples its class images from.
+     */
+    public static String training(ShapeScene s, RandomGenerator rng) {
+        return rng.nextDouble() < PARTIAL ? partial(s, rng) : random(s, rng);
+    }
+
+    /**
+     * "a red shape", "a small circle on a blue background", "a shape in the top left": each of size,
+     * colour, position and background said with probability 1/2, the shape's own word or
+     * {@link #HYPERNYM} with probability 1/2 each; whatever is said is true of {@code s}.
+     */
+    public static String partial(ShapeScene s, RandomGenerator rng) {
+        String size = rng.nextBoolean() ? pick(s.size().words(), rng) : null;
+        String colour = rng.nextBoolean() ? pick(s.colour().words(), rng) : null;
+        String shape = rng.nextBoolean() ? pick(s.shape().words(), rng) : HYPERNYM;
+        String where = rng.nextBoolean() ? placed(s.position(), pick(s.position().phrases(), rng), rng) : null;
+        String bg = rng.nextBoolean() ? pick(s.background().words(), rng) : null;
+        String thing = (size == null ? "" : size + " ") + (colour == null ? "" : colour + " ") + shape;
+        return article(thing) + " " + thing + (where == null ? "" : " " + where)
+                + (bg == null ? "" : " on " + article(bg) + " " + bg + " background");
+    }
+
     /** A random caption for {@code s}; the same generator state gives the same caption. */
     public static String random(ShapeScene s, RandomGenerator rng) {
         // Draw every choice up front in a fixed order, so the template does not change what is drawn.
@@ -71,6 +105,7 @@ public final class Captions {
     public static SortedSet<String> words() {
         SortedSet<String> out = new TreeSet<>(GLUE);
         out.add(",");
+        out.add(HYPERNYM);
         for (Shape s : Shape.values()) out.addAll(s.words());
         for (Colour c : Colour.values()) out.addAll(c.words());
         for (Size s : Size.values()) out.addAll(s.words());

@@ -105,7 +105,7 @@ public final class ShapesDataset {
     public static Sample sample(ShapeScene scene, long sampleSeed) {
         Random rng = new Random(sampleSeed);
         Jitter jitter = Jitter.random(rng);
-        String caption = Captions.random(scene, rng);
+        String caption = Captions.training(scene, rng);
         return new Sample(scene, caption, jitter, ShapeRenderer.render(scene, jitter));
     }
 

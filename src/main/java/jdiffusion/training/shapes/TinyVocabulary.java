@@ -32,8 +32,11 @@ import jdiffusion.io.AtomicFiles;
 public final class TinyVocabulary {
     public static final String BOS = "<|startoftext|>";
     public static final String EOS = "<|endoftext|>";
-    /** Words beyond the caption grammar: DreamBooth's rare identifier and its class noun ("a sks shape"). */
-    public static final List<String> EXTRA_WORDS = List.of("sks", "shape");
+    /**
+     * Words beyond the caption grammar: DreamBooth's rare identifier ("a sks shape"; its class
+     * noun "shape" is a training word, {@link Captions#HYPERNYM}).
+     */
+    public static final List<String> EXTRA_WORDS = List.of("sks");
     private static final String END = "</w>";
 
     private final List<String> tokens;

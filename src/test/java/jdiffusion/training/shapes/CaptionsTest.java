@@ -75,6 +75,39 @@ class CaptionsTest {
     }
 
     @Test
+    void partialCaptionsSayOnlyWhatIsTrueAndReachTheBareClassNoun() {
+        ShapeScene s = new ShapeScene(Shape.DIAMOND, Colour.ORANGE, Colour.WHITE, Position.BOTTOM_RIGHT, Size.LARGE);
+        Set<String> seen = new HashSet<>();
+        int partial = 0, n = 20000;
+        for (int i = 0; i < n; i++) {
+            String c = Captions.partial(s, new Random(ShapesDataset.mix(2, i)));
+            seen.add(c);
+            Set<String> words = new HashSet<>(List.of(c.split("[ ,]+")));
+            // Every attribute word that appears is the scene's own: no other colour, shape, size or place.
+            for (Colour colour : Colour.values()) {
+                if (colour != s.colour() && colour != s.background()) {
+                    for (String w : colour.words()) assertTrue(!words.contains(w), c);
+                }
+            }
+            for (Shape other : Shape.values()) {
+                if (other != s.shape()) for (String w : other.words()) assertTrue(!words.contains(w), c);
+            }
+            assertTrue(!words.contains("small") && !words.contains("little") && !words.contains("top")
+                    && !words.contains("upper") && !words.contains("centre") && !words.contains("middle"), c);
+            assertTrue(words.contains(Captions.HYPERNYM) || words.contains("diamond") || words.contains("rhombus"), c);
+            if (c.contains("white")) assertTrue(c.endsWith("white background"), c);
+            if (c.startsWith("a ")) assertTrue("aeiou".indexOf(c.charAt(2)) < 0, c);
+            if (!Captions.training(s, new Random(ShapesDataset.mix(3, i))).contains("background")) partial++;
+        }
+        assertTrue(seen.contains("a shape"), "the bare class noun is a training caption");
+        assertTrue(seen.contains("an orange shape"));
+        assertTrue(seen.contains("a large orange diamond in the bottom right corner on a white background")
+                || seen.contains("a large orange diamond at the bottom right on a white background"));
+        // training() picks partial captions PARTIAL of the time; every full one names the background, half the partial ones do
+        assertTrue(Math.abs(partial / (double) n - Captions.PARTIAL / 2) < 0.01, partial + " of " + n);
+    }
+
+    @Test
     void articlesAgreeWithTheNextWord() {
         ShapeScene s = new ShapeScene(Shape.CIRCLE, Colour.ORANGE, Colour.BLUE, Position.CENTRE, Size.SMALL);
         for (int i = 0; i < 500; i++) {
@@ -89,7 +122,7 @@ class CaptionsTest {
         Random rng = new Random(3);
         for (Shape shape : Shape.values()) {
             for (ShapeScene scene : ShapesDataset.scenes(shape)) {
-                for (String c : List.of(Captions.canonical(scene), Captions.random(scene, rng), Captions.random(scene, rng))) {
+                for (String c : List.of(Captions.canonical(scene), Captions.random(scene, rng), Captions.partial(scene, rng))) {
                     Matcher m = CLIP_WORDS.matcher(c);
                     while (m.find()) assertTrue(words.contains(m.group()), "'" + m.group() + "' of '" + c + "'");
                 }

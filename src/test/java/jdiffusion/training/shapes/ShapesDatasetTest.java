@@ -20,6 +20,7 @@ import java.util.Set;
 import jdiffusion.image.Images;
 import jdiffusion.image.PngWriter;
 import jdiffusion.tensor.Tensors;
+import jdiffusion.JDiffusionException;
 import org.junit.jupiter.api.Test;
 
 class ShapesDatasetTest {
@@ -85,16 +86,23 @@ class ShapesDatasetTest {
         Iterator<Sample> a = DATA.samples(5);
         Iterator<Sample> b = DATA.samples(5);
         Set<ShapeScene> firstEpoch = new HashSet<>();
+        int partial = 0;
         for (int i = 0; i < DATA.train().size(); i++) {
             Sample x = a.next();
             Sample y = b.next();
             assertEquals(x.scene(), y.scene());
             assertEquals(x.caption(), y.caption());
             if (i < 20) assertArrayEquals(pixels(x.image()), pixels(y.image()));
-            assertTrue(CaptionParser.parse(x.caption()).describes(x.scene()), x.caption());
+            try {
+                assertTrue(CaptionParser.parse(x.caption()).describes(x.scene()), x.caption());
+            } catch (JDiffusionException e) {
+                partial++;   // a partial caption ("a red shape on a blue background"); CaptionsTest checks those
+            }
             firstEpoch.add(x.scene());
         }
         assertEquals(new HashSet<>(DATA.train()), firstEpoch);
+        double share = partial / (double) DATA.train().size();
+        assertTrue(share > 0.5 * Captions.PARTIAL && share <= Captions.PARTIAL + 0.02, "partial captions: " + share);
         assertNotEquals(DATA.samples(5).next().caption() + DATA.samples(5).next().scene(),
                 DATA.samples(6).next().caption() + DATA.samples(6).next().scene());
     }
