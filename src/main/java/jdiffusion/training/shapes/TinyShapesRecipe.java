@@ -50,7 +50,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  *       scaling_factor chosen as 1 / their standard deviation (as SD's 0.18215 was).</li>
  *   <li>Stage B: a UNet2DConditionModel with cross-attention and a small CLIPTextModel over the
  *       project's own vocabulary ({@link TinyVocabulary}), trained jointly on the cached latents
- *       with the epsilon loss and 10 % caption dropout (for classifier-free guidance).</li>
+ *       with the v-prediction loss (Min-SNR weighted) and 10 % caption dropout (for classifier-free guidance).</li>
  *   <li>Export: a diffusers folder, weights in float16.</li>
  * </ol>
  * Every stage checkpoints into {@code work} and resumes; the whole run is deterministic for a seed.
@@ -61,8 +61,12 @@ public final class TinyShapesRecipe {
     public static final double CAPTION_DROPOUT = 0.1;
     /** Samples per training scene in the latent cache (each with its own jitter and caption). */
     static final int CACHE_EPOCHS = 4;
-    /** UNet + text encoder steps of the shipped run. */
-    static final int UNET_STEPS = 4000;
+    /**
+     * UNet + text encoder steps of the shipped run. Shape is what the UNet learns last: at 4000 steps
+     * held-out shape accuracy was 51 %, 2000 more (a second cosine cycle) took it to 72 %, and one
+     * cycle of 7000 to 87 %, while colour, background and position were above 95 % from 4000 on.
+     */
+    static final int UNET_STEPS = 7000;
     /**
      * Min-SNR weighting of the UNet loss. The first shipped run (1500 unweighted steps) had learned
      * colours but barely positions and shapes; Min-SNR is the cheapest known speed-up of diffusion
