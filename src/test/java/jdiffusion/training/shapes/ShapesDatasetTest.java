@@ -17,10 +17,10 @@ import java.util.HashSet;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Set;
+import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.image.PngWriter;
 import jdiffusion.tensor.Tensors;
-import jdiffusion.JDiffusionException;
 import org.junit.jupiter.api.Test;
 
 class ShapesDatasetTest {
