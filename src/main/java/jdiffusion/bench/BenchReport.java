@@ -1,10 +1,5 @@
 package jdiffusion.bench;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.Locale;
@@ -26,17 +21,8 @@ public record BenchReport(String model, String cpu, int threads, int physicalCor
     public record MemoryCheck(int steps, int size, String dtype, long rssAfterFirstStep, long rssAfterLastStep,
                               long javaHeapAfterFirstStep, long javaHeapAfterLastStep) {}
 
-    private static final ObjectMapper JSON = JsonMapper.builder()
-            .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .enable(SerializationFeature.INDENT_OUTPUT)
-            .build();
-
     public String toJson() {
-        try {
-            return JSON.writeValueAsString(this);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("the bench report does not serialise", e);
-        }
+        return ReportJson.write(this, "the bench report");
     }
 
     /**
@@ -57,7 +43,7 @@ public record BenchReport(String model, String cpu, int threads, int physicalCor
         out.printf(Locale.ROOT, "CPU: %s, %d threads (%d physical cores), native bf16: %s%n", cpu, threads, physicalCores,
                 cpuHasBf16 ? "yes" : "no");
         out.printf(Locale.ROOT, "Load average at start %s, at end %s (other work slows every figure)%n",
-                load(loadAverage), load(loadAverageAtEnd));
+                ReportJson.loadAverage(loadAverage), ReportJson.loadAverage(loadAverageAtEnd));
         out.printf(Locale.ROOT, "Ceiling (GFLOP/s): matmul fp32 %.0f, bf16 %.0f; 3x3 conv fp32 %.0f, bf16 %.0f%s%n",
                 ceiling.matmulFp32(), ceiling.matmulBf16(), ceiling.convFp32(), ceiling.convBf16(),
                 ceiling.convChannelsLast() ? " (channels-last)" : "");
@@ -129,7 +115,4 @@ public record BenchReport(String model, String cpu, int threads, int physicalCor
                 b.convolution(), b.linear(), b.attention(), b.normalisation(), b.other());
     }
 
-    private static String load(double[] l) {
-        return l.length == 3 ? String.format(Locale.ROOT, "%.2f %.2f %.2f", l[0], l[1], l[2]) : "unknown";
-    }
 }

@@ -47,7 +47,7 @@ public record BenchSuite(Path model, boolean tiny, List<Integer> sizes, List<Sca
     /** {@code bench --one-run}: one configuration in this JVM, its figures as JSON (for {@link IsolatedRun}). */
     public static String runOne(Path model, ScalarType dtype, int size, int steps, int threads) {
         NativeThreads.setComputeThreads(threads);
-        return IsolatedRun.toJson(Benchmark.run(model.toString(), dtype, size, steps));
+        return ReportJson.write(Benchmark.run(model.toString(), dtype, size, steps), "a bench run");
     }
 
     /** Runs everything; progress lines go to {@code log}. */

@@ -1,9 +1,5 @@
 package jdiffusion.bench;
 
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
@@ -22,11 +18,6 @@ import jdiffusion.JDiffusionException;
  * class path and environment (thread and allocator settings).
  */
 final class IsolatedRun {
-    private static final ObjectMapper JSON = JsonMapper.builder()
-            .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-            .build();
-
     private IsolatedRun() {}
 
     static BenchRun run(Path model, String dtype, int size, int steps, int threads, PrintWriter log) {
@@ -57,7 +48,7 @@ final class IsolatedRun {
             }
             int code = p.waitFor();
             if (code != 0) throw new JDiffusionException(what + " failed in its own JVM (exit " + code + ")");
-            return JSON.readValue(out, type);
+            return ReportJson.read(out, type);
         } catch (IOException e) {
             throw new JDiffusionException("cannot run " + what + " in a JVM of its own: " + e.getMessage(), e);
         } catch (InterruptedException e) {
@@ -66,11 +57,4 @@ final class IsolatedRun {
         }
     }
 
-    static String toJson(BenchRun run) {
-        try {
-            return JSON.writeValueAsString(run);
-        } catch (IOException e) {
-            throw new IllegalStateException("a bench run does not serialise", e);
-        }
-    }
 }

@@ -1,10 +1,5 @@
 package jdiffusion.bench;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.json.JsonMapper;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.Locale;
@@ -18,24 +13,15 @@ import java.util.Locale;
  */
 public record TrainingBenchReport(String model, String cpu, int threads, int physicalCores, double[] loadAverage,
                                   double[] loadAverageAtEnd, List<TrainingBenchRun> runs) {
-    private static final ObjectMapper JSON = JsonMapper.builder()
-            .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .enable(SerializationFeature.INDENT_OUTPUT)
-            .build();
-
     public String toJson() {
-        try {
-            return JSON.writeValueAsString(this);
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException("the training bench report does not serialise", e);
-        }
+        return ReportJson.write(this, "the training bench report");
     }
 
     public void printTable(PrintWriter out) {
         out.printf(Locale.ROOT, "jdiffusion bench-train: %s%n", model);
         out.printf(Locale.ROOT, "CPU: %s, %d threads (%d physical cores)%n", cpu, threads, physicalCores);
         out.printf(Locale.ROOT, "Load average at start %s, at end %s (other work slows every figure)%n",
-                load(loadAverage), load(loadAverageAtEnd));
+                ReportJson.loadAverage(loadAverage), ReportJson.loadAverage(loadAverageAtEnd));
         out.println();
         out.println("mode             res  batch  precision  checkpointing  trainable     step (median)  peak RSS   above setup  finite");
         for (TrainingBenchRun r : runs) {
@@ -67,7 +53,4 @@ public record TrainingBenchReport(String model, String cpu, int threads, int phy
                 && a.batch() == b.batch() && a.mixedPrecision().equals(b.mixedPrecision());
     }
 
-    private static String load(double[] l) {
-        return l.length == 3 ? String.format(Locale.ROOT, "%.2f %.2f %.2f", l[0], l[1], l[2]) : "unknown";
-    }
 }

@@ -1,11 +1,6 @@
 package jdiffusion.bench;
 
-import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.PropertyNamingStrategies;
-import com.fasterxml.jackson.databind.json.JsonMapper;
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
@@ -43,11 +38,6 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 public final class TrainingBenchmark {
     /** CLIP's sequence length: the context every SD UNet is trained with. */
     static final int TOKENS = 77;
-    private static final ObjectMapper JSON = JsonMapper.builder()
-            .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
-            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
-            .build();
-
     /**
      * One configuration.
      *
@@ -115,11 +105,7 @@ public final class TrainingBenchmark {
 
     /** {@code bench-train --one-run}: one setting in this JVM, its figures as JSON. */
     public static String runOneAsJson(Setting s) {
-        try {
-            return JSON.writeValueAsString(runHere(s));
-        } catch (IOException e) {
-            throw new IllegalStateException("a training bench run does not serialise", e);
-        }
+        return ReportJson.write(runHere(s), "a training bench run");
     }
 
     /** One setting in this JVM. Build nothing else around it: the peak is the process's. */
