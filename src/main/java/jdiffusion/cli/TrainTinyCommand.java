@@ -8,6 +8,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import jdiffusion.JDiffusionException;
+import jdiffusion.tensor.NativeThreads;
 import jdiffusion.training.LatentDiffusionObjective;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
@@ -35,7 +36,7 @@ final class TrainTinyCommand implements Callable<Integer> {
             description = "VAE cosine cycles, each ending at that many steps in all (default: the recipe's, 1000,2500,4000).")
     List<Integer> vaeSteps;
 
-    @Option(names = "--batch", description = "UNet batch size (default: the recipe's).")
+    @Option(names = "--batch", description = "UNet images per step, split over the recipe's micro-batches (default: the recipe's).")
     Integer batch;
 
     @Option(names = "--seed", description = "Seed of the whole run (default: ${DEFAULT-VALUE}).")
@@ -52,6 +53,10 @@ final class TrainTinyCommand implements Callable<Integer> {
 
     @Option(names = "--bf16", description = "Autocast the forwards to bfloat16.")
     boolean bf16;
+
+    @Option(names = "--workers", description = "Micro-batches computed at once, each on its own cores; the result is "
+            + "the same for any number (default: the recipe's micro-batches, at most one per physical core).")
+    Integer workers;
 
     @Override
     public Integer call() {
@@ -82,7 +87,12 @@ final class TrainTinyCommand implements Callable<Integer> {
         }
         var options = new TinyShapesRecipe.Options(out, workDir, vae, vaeCycles, d.vaeEdgeFrom(), d.vaeBatch(), unet,
                 batch != null ? batch : d.unetBatch(), prediction, seed, snrGamma != null ? snrGamma : d.snrGamma());
-        TinyShapesRecipe.train(options, new TinyShapesRecipe.Progress() {
+        int cores = NativeThreads.physicalCores();
+        int parallel = workers != null ? workers : Math.min(TinyShapesRecipe.MICRO_BATCHES, cores);
+        if (parallel < 1) throw new JDiffusionException("--workers must be at least 1, got " + parallel);
+        // each worker's kernels get their share of the cores; OMP_NUM_THREADS, when set, is the user's choice
+        if (System.getenv("OMP_NUM_THREADS") == null) NativeThreads.setComputeThreads(Math.max(1, cores / parallel));
+        TinyShapesRecipe.train(options, parallel, new TinyShapesRecipe.Progress() {
             @Override
             public Trainer.Listener stage(String name, int totalSteps) {
                 return new Trainer.Listener() {

@@ -2,20 +2,27 @@ package jdiffusion.training;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.SafetensorsFile;
 import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.StringTensorDictItemVector;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.DeviceType;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -29,6 +36,11 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * e.g. {@code unet.conv_in.weight}); what is minimised is an {@link Objective}. Every random draw
  * of step s comes from generators seeded by (seed, s, micro-batch), so no RNG state needs saving:
  * a run stopped after step k and resumed computes exactly what an uninterrupted run computes.
+ *
+ * <p>The micro-batches of a step can run at once on several threads ({@link #useWorkers}), for
+ * models too small to keep every core busy with one batch's kernels. Their gradients are added in
+ * micro-batch order, as a sequential run adds them, so the result does not depend on the number of
+ * workers.
  *
  * <p>Build the models and this trainer outside any PointerScope; each step runs in its own.
  */
@@ -66,6 +78,9 @@ public final class Trainer implements AutoCloseable {
     private final AdamW optimizer;
     private final Map<String, Tensor> ema = new LinkedHashMap<>();
     private final Path checkpoint;
+    private final TensorVector parameterVector;
+    private ExecutorService workers;
+    private int workerCount = 1;
     private int stepsDone;
     private double lastLoss = Double.NaN;
 
@@ -86,6 +101,7 @@ public final class Trainer implements AutoCloseable {
             e.getValue().requires_grad_(true);
         }
         this.optimizer = new AdamW(this.parameters, config.weightDecay());
+        this.parameterVector = new TensorVector(this.parameters.values().toArray(new Tensor[0]));
         if (config.emaDecay() > 0) {
             try (NoGradGuard noGrad = new NoGradGuard()) {
                 parameters.forEach((k, p) -> ema.put(k, p.detach().clone()));
@@ -105,6 +121,29 @@ public final class Trainer implements AutoCloseable {
             out.put(prefix + items.get(i).key().getString(), new Tensor(items.get(i).value()));
         }
         return out;
+    }
+
+    /**
+     * Runs up to {@code count} micro-batches of a step at once, each on its own thread with its own
+     * autograd graph (data parallelism within one process). Each worker runs libtorch's kernels
+     * with the intra-op threads its thread starts with: set them to cores / workers first. Applies
+     * to {@link Objective}s; a {@link BackwardObjective} accumulates gradients itself and runs
+     * its micro-batches one after another.
+     */
+    public void useWorkers(int count) {
+        if (count < 1) throw new JDiffusionException("training: workers must be at least 1, got " + count);
+        if (workers != null) {
+            workers.shutdown();
+            workers = null;
+        }
+        workerCount = count;
+        if (count > 1) {
+            workers = Executors.newFixedThreadPool(count, task -> {
+                Thread t = new Thread(task, "jdiffusion-trainer-worker");
+                t.setDaemon(true);
+                return t;
+            });
+        }
     }
 
     /** Optimiser steps completed (after {@link #resume}, those of the checkpoint). */
@@ -158,6 +197,9 @@ public final class Trainer implements AutoCloseable {
 
     /** As {@link #run}, stopping after step {@code stopAt} (exclusive), e.g. to test resuming. */
     public double runUntil(int stopAt, Objective objective, Listener listener) {
+        if (workerCount > 1 && config.gradientAccumulation() > 1) {
+            return runSteps(stopAt, step -> parallelGradients(step, objective), listener);
+        }
         return runUntil(stopAt, (BackwardObjective) (step, micro, rng, gradScale) -> {
             Tensor l = objective.loss(step, micro, rng).to(ScalarType.Float);
             Tensor scaled = gradScale == 1 ? l : l.mul(new Scalar(gradScale));
@@ -174,29 +216,23 @@ public final class Trainer implements AutoCloseable {
 
     /** As {@link #runUntil(int, Objective, Listener)} for an objective that runs its own backward pass. */
     public double runUntil(int stopAt, BackwardObjective objective, Listener listener) {
+        return runSteps(stopAt, step -> sequentialGradients(step, objective), listener);
+    }
+
+    /** What one step's micro-batches do: add their gradients into the parameters', return the mean loss. */
+    @FunctionalInterface
+    private interface StepGradients {
+        double accumulate(int step);
+    }
+
+    private double runSteps(int stopAt, StepGradients gradients, Listener listener) {
         int end = Math.min(stopAt, config.steps());
-        boolean autocast = config.bf16();
         while (stepsDone < end) {
             int step = stepsDone;
             double lr = config.learningRate(step);
-            double loss = 0;
+            double loss;
             try (PointerScope scope = new PointerScope()) {
-                for (int micro = 0; micro < config.gradientAccumulation(); micro++) {
-                    TorchGenerator rng = new TorchGenerator(mix(config.seed(), step, micro));
-                    double l;
-                    if (autocast) {
-                        torch.set_autocast_enabled(DeviceType.CPU, true);
-                        torch.set_autocast_dtype(DeviceType.CPU, ScalarType.BFloat16);
-                        torch.set_autocast_cache_enabled(false); // the weights change every step
-                    }
-                    try {
-                        // a BackwardObjective that recomputes blocks needs autocast on; it turns it off for backward() itself
-                        l = objective.lossAndBackward(step, micro, rng, 1.0 / config.gradientAccumulation());
-                    } finally {
-                        if (autocast) torch.set_autocast_enabled(DeviceType.CPU, false);
-                    }
-                    loss += l / config.gradientAccumulation();
-                }
+                loss = gradients.accumulate(step);
                 if (!Double.isFinite(loss)) {
                     throw new JDiffusionException("the loss became " + loss + " at step " + step
                             + "; lower the learning rate or enable gradient clipping");
@@ -216,6 +252,119 @@ public final class Trainer implements AutoCloseable {
             }
         }
         return lastLoss;
+    }
+
+    private double sequentialGradients(int step, BackwardObjective objective) {
+        double loss = 0;
+        for (int micro = 0; micro < config.gradientAccumulation(); micro++) {
+            TorchGenerator rng = new TorchGenerator(mix(config.seed(), step, micro));
+            if (config.bf16()) enterAutocast();
+            double l;
+            try {
+                // a BackwardObjective that recomputes blocks needs autocast on; it turns it off for backward() itself
+                l = objective.lossAndBackward(step, micro, rng, 1.0 / config.gradientAccumulation());
+            } finally {
+                if (config.bf16()) torch.set_autocast_enabled(DeviceType.CPU, false);
+            }
+            loss += l / config.gradientAccumulation();
+        }
+        return loss;
+    }
+
+    /**
+     * The micro-batches of {@code step} on the workers, each to its own gradients
+     * (torch.autograd.grad, not backward(), so that no two threads add into a parameter's .grad);
+     * added into the parameters' gradients in micro-batch order, which is what sequential
+     * backward() calls compute, bit for bit.
+     */
+    private double parallelGradients(int step, Objective objective) {
+        int n = config.gradientAccumulation();
+        List<Future<MicroGradients>> pending = new ArrayList<>(n);
+        for (int micro = 0; micro < n; micro++) {
+            int m = micro;
+            pending.add(workers.submit(() -> microGradients(step, m, objective)));
+        }
+        double loss = 0;
+        List<Tensor> params = new ArrayList<>(parameters.values());
+        int micro = 0;
+        try (NoGradGuard noGrad = new NoGradGuard()) {
+            for (; micro < n; micro++) {
+                try (MicroGradients g = await(pending.get(micro))) {
+                    for (int i = 0; i < params.size(); i++) {
+                        if (g.grads[i] == null) continue;
+                        Tensor grad = params.get(i).grad();
+                        if (grad.defined()) grad.add_(g.grads[i]);
+                        else params.get(i).mutable_grad().put(g.grads[i].clone());
+                    }
+                    loss += g.loss / n;
+                }
+            }
+        } catch (RuntimeException | Error e) {
+            // let the other micro-batches finish, and free what they computed
+            for (int i = micro + 1; i < n; i++) {
+                try {
+                    pending.get(i).get().close();
+                } catch (Exception ignored) {
+                    // the first failure is the one reported
+                }
+            }
+            throw e;
+        }
+        return loss;
+    }
+
+    /** One micro-batch's loss and gradients (null where a parameter took no part), owned by no scope. */
+    private record MicroGradients(double loss, Tensor[] grads) implements AutoCloseable {
+        @Override
+        public void close() {
+            for (Tensor g : grads) {
+                if (g != null) g.close();
+            }
+        }
+    }
+
+    /** Runs on a worker thread: autocast and grad mode are per thread in libtorch. */
+    private MicroGradients microGradients(int step, int micro, Objective objective) {
+        try (PointerScope scope = new PointerScope()) {
+            TorchGenerator rng = new TorchGenerator(mix(config.seed(), step, micro));
+            Tensor l;
+            if (config.bf16()) enterAutocast();
+            try {
+                l = objective.loss(step, micro, rng).to(ScalarType.Float);
+            } finally {
+                if (config.bf16()) torch.set_autocast_enabled(DeviceType.CPU, false);
+            }
+            double scale = 1.0 / config.gradientAccumulation();
+            Tensor scaled = scale == 1 ? l : l.mul(new Scalar(scale));
+            TensorVector grads = torch.grad(new TensorVector(scaled), parameterVector, new TensorVector(),
+                    new BoolOptional(), false, true);
+            Tensor[] out = new Tensor[(int) grads.size()];
+            for (int i = 0; i < out.length; i++) {
+                if (!grads.get(i).defined()) continue;
+                out[i] = new Tensor(grads.get(i)); // get() is a view into the vector, which the scope frees
+                out[i].retainReference();         // so that closing the scope leaves it alive
+            }
+            return new MicroGradients(l.item_double(), out);
+        }
+    }
+
+    private static MicroGradients await(Future<MicroGradients> f) {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new JDiffusionException("training was interrupted", e);
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) throw r;
+            if (e.getCause() instanceof Error err) throw err;
+            throw new JDiffusionException("a training worker failed: " + e.getCause(), e.getCause());
+        }
+    }
+
+    private static void enterAutocast() {
+        torch.set_autocast_enabled(DeviceType.CPU, true);
+        torch.set_autocast_dtype(DeviceType.CPU, ScalarType.BFloat16);
+        torch.set_autocast_cache_enabled(false); // the weights change every step
     }
 
     /** Writes the checkpoint now (atomically: the previous one stays until the new one is complete). */
@@ -281,6 +430,8 @@ public final class Trainer implements AutoCloseable {
 
     @Override
     public void close() {
+        if (workers != null) workers.shutdown();
+        parameterVector.close();
         optimizer.close();
         ema.values().forEach(Tensor::close);
     }

@@ -1,12 +1,16 @@
 package jdiffusion.training;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.TreeMap;
+import jdiffusion.JDiffusionException;
 import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.clip.CLIPTokenizer;
 import jdiffusion.models.unet.UNet2DConditionModel;
@@ -151,5 +155,43 @@ class TrainerTest {
             double b = weighted.loss(latents, inputIds, new TorchGenerator(7)).item_double();
             assertEquals(a, b, 1e-6 * a);
         }
+    }
+
+    @Test
+    void microBatchesOnTwoWorkersGiveTheSameWeightsBitForBitAsOneAfterAnother() {
+        TrainingConfig c = new TrainingConfig(3, 3e-3, 1, TrainingConfig.LrSchedule.COSINE, 3, 1.0, 1e-2, 0.9, false, 5, 0);
+        Map<String, float[]> sequential = trained(c, 1);
+        Map<String, float[]> parallel = trained(c, 2);
+        assertEquals(sequential.keySet(), parallel.keySet());
+        for (String k : sequential.keySet()) {
+            assertArrayEquals(sequential.get(k), parallel.get(k), k);
+        }
+    }
+
+    @Test
+    void aFailingMicroBatchOnAWorkerIsReportedAsItself() {
+        try (Models m = Models.create(); Trainer t = new Trainer(config(2), m.parameters(), null)) {
+            t.useWorkers(2);
+            Trainer.Objective good = m.objective();
+            Trainer.Objective failing = (step, micro, rng) -> {
+                if (micro == 1) throw new JDiffusionException("bad micro-batch");
+                return good.loss(step, micro, rng);
+            };
+            var e = assertThrows(JDiffusionException.class, () -> t.run(failing, Trainer.Listener.NONE));
+            assertEquals("bad micro-batch", e.getMessage());
+            assertEquals(0, t.stepsDone());
+        }
+    }
+
+    /** The parameters and EMA weights after training with {@code workers}. */
+    private static Map<String, float[]> trained(TrainingConfig c, int workers) {
+        Map<String, float[]> out = new TreeMap<>();
+        try (Models m = Models.create(); Trainer t = new Trainer(c, m.parameters(), null)) {
+            t.useWorkers(workers);
+            t.run(m.objective(), Trainer.Listener.NONE);
+            m.parameters().forEach((k, p) -> out.put(k, Tensors.toFloats(p.detach())));
+            t.emaWeights().forEach((k, p) -> out.put("ema/" + k, Tensors.toFloats(p)));
+        }
+        return out;
     }
 }

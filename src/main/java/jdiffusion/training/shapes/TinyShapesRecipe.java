@@ -26,6 +26,7 @@ import jdiffusion.models.vae.DiagonalGaussianDistribution;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.NativeThreads;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.training.LatentDiffusionObjective;
@@ -73,6 +74,13 @@ public final class TinyShapesRecipe {
      * training (the paper reports ~3x), and a CPU run is short on steps.
      */
     static final double SNR_GAMMA = 5.0;
+    /**
+     * Each stage's batch is split in two micro-batches (gradient accumulation), which two cores
+     * compute at once ({@link Trainer#useWorkers}): at these widths one batch's kernels keep a
+     * second OpenMP thread waiting more than working. The split is part of the recipe (it decides
+     * the random draws); how many workers run it is not.
+     */
+    public static final int MICRO_BATCHES = 2;
 
     /**
      * What to run; {@code vae} and {@code unet} are the two stages' optimisation settings.
@@ -81,12 +89,16 @@ public final class TinyShapesRecipe {
      * colour edges. Why: scored reconstructions of held-out scenes after [1000, 2500] plain steps
      * had colour, background and position at 100 % but shape at 69 %, every miss a small shape
      * whose corners had melted into a circle; corners are a few pixels of a 4096-pixel mean.
+     * {@code vaeBatch} and {@code unetBatch} are images per optimiser step, split evenly over the
+     * stage's gradient-accumulation micro-batches.
      */
     public record Options(Path out, Path work, TrainingConfig vae, List<Integer> vaeCycles, int vaeEdgeFrom, int vaeBatch,
                           TrainingConfig unet, int unetBatch, LatentDiffusionObjective.Prediction prediction, long seed,
                           double snrGamma) {
         public Options {
             vaeCycles = List.copyOf(vaeCycles);
+            requireSplit("VAE", vaeBatch, vae.gradientAccumulation());
+            requireSplit("UNet", unetBatch, unet.gradientAccumulation());
             for (int i = 1; i < vaeCycles.size(); i++) {
                 if (vaeCycles.get(i) <= vaeCycles.get(i - 1)) {
                     throw new JDiffusionException("VAE cycles must end at increasing step counts, got " + vaeCycles);
@@ -94,12 +106,19 @@ public final class TinyShapesRecipe {
             }
         }
 
+        private static void requireSplit(String stage, int batch, int microBatches) {
+            if (batch < microBatches || batch % microBatches != 0) {
+                throw new JDiffusionException(stage + " batch " + batch + " does not split into " + microBatches
+                        + " equal micro-batches; use a multiple of " + microBatches);
+            }
+        }
+
         public static Options defaults(Path out, Path work) {
             long seed = 0;
-            TrainingConfig vae = new TrainingConfig(800, 5e-4, 30, TrainingConfig.LrSchedule.COSINE, 1, 1.0, 0.0,
-                    0, false, seed, 200);
-            TrainingConfig unet = new TrainingConfig(UNET_STEPS, 1e-3, 200, TrainingConfig.LrSchedule.COSINE, 1, 1.0, 1e-2,
-                    0.999, false, seed + 1, 250);
+            TrainingConfig vae = new TrainingConfig(800, 5e-4, 30, TrainingConfig.LrSchedule.COSINE, MICRO_BATCHES, 1.0,
+                    0.0, 0, false, seed, 200);
+            TrainingConfig unet = new TrainingConfig(UNET_STEPS, 1e-3, 200, TrainingConfig.LrSchedule.COSINE,
+                    MICRO_BATCHES, 1.0, 1e-2, 0.999, false, seed + 1, 250);
             return new Options(out, work, vae, List.of(1000, 2500, 4000), 2500, 8, unet, 32,
                     LatentDiffusionObjective.Prediction.V_PREDICTION, seed, SNR_GAMMA);
         }
@@ -184,9 +203,13 @@ public final class TinyShapesRecipe {
     // ---------------------------------------------------------------------------------------------
     // The run
 
-    /** Runs (or resumes) every stage and writes the model folder {@code options.out()}. */
-    public static void train(Options options, Progress progress) {
+    /**
+     * Runs (or resumes) every stage and writes the model folder {@code options.out()}, computing
+     * up to {@code workers} micro-batches at once (the result is the same for any number).
+     */
+    public static void train(Options options, int workers, Progress progress) {
         long start = System.nanoTime();
+        NativeThreads.singleThreadedBlas(); // as for inference; with two workers OpenBLAS's own pool also serialised their matmuls
         mkdirs(options.work());
         ShapesDataset data = new ShapesDataset(options.seed());
         Path tokenizerDir = options.work().resolve("tokenizer");
@@ -201,9 +224,11 @@ public final class TinyShapesRecipe {
             for (int cycleEnd : options.vaeCycles()) {
                 TrainingConfig cycle = options.vae().withSteps(cycleEnd);
                 try (Trainer trainer = new Trainer(cycle, vaeParams, options.work().resolve("vae-checkpoint.safetensors"))) {
+                    trainer.useWorkers(workers);
+                    int microBatch = options.vaeBatch() / cycle.gradientAccumulation();
                     if (trainer.resume()) progress.message("VAE: resumed at step " + trainer.stepsDone());
                     if (trainer.stepsDone() < cycleEnd) {
-                        trainer.run((step, micro, rng) -> vaeLoss(vae, data, options.vaeBatch(), rng,
+                        trainer.run((step, micro, rng) -> vaeLoss(vae, data, microBatch, rng,
                                 step >= options.vaeEdgeFrom() ? EDGE_WEIGHT : 0), progress.stage("VAE", cycleEnd));
                     }
                 }
@@ -223,7 +248,7 @@ public final class TinyShapesRecipe {
                 progress.message(String.format(Locale.ROOT, "Latent scaling factor: %.5f", scaling));
                 AutoencoderKL shipped = withScaling(vae, scaling);
                 try {
-                    trainDenoiser(options, latents.mul(new Scalar(scaling)), ids, tokenizer, shipped, progress);
+                    trainDenoiser(options, workers, latents.mul(new Scalar(scaling)), ids, tokenizer, shipped, progress);
                 } finally {
                     shipped.close();
                 }
@@ -235,7 +260,7 @@ public final class TinyShapesRecipe {
                 options.out()));
     }
 
-    private static void trainDenoiser(Options options, Tensor latents, Tensor ids, CLIPTokenizer tokenizer,
+    private static void trainDenoiser(Options options, int workers, Tensor latents, Tensor ids, CLIPTokenizer tokenizer,
                                       AutoencoderKL vae, Progress progress) {
         seedInit(options.seed() + 1);
         UNet2DConditionModel unet = new UNet2DConditionModel(unetConfig());
@@ -250,8 +275,9 @@ public final class TinyShapesRecipe {
             Map<String, Tensor> params = new LinkedHashMap<>(Trainer.parameters(unet, "unet."));
             params.putAll(Trainer.parameters(textEncoder, "text_encoder."));
             long n = latents.size(0);
-            int batch = options.unetBatch();
+            int batch = options.unetBatch() / options.unet().gradientAccumulation();
             try (Trainer trainer = new Trainer(options.unet(), params, options.work().resolve("unet-checkpoint.safetensors"))) {
+                trainer.useWorkers(workers);
                 if (trainer.resume()) progress.message("UNet: resumed at step " + trainer.stepsDone());
                 trainer.run((step, micro, rng) -> {
                     Tensor index = rng.randint(0, n, batch);
