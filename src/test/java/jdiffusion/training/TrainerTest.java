@@ -2,11 +2,13 @@ package jdiffusion.training;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeMap;
@@ -162,6 +164,10 @@ class TrainerTest {
         TrainingConfig c = new TrainingConfig(3, 3e-3, 1, TrainingConfig.LrSchedule.COSINE, 3, 1.0, 1e-2, 0.9, false, 5, 0);
         Map<String, float[]> sequential = trained(c, 1);
         Map<String, float[]> parallel = trained(c, 2);
+        try (Models fresh = Models.create()) {
+            float[] initial = Tensors.toFloats(fresh.parameters().get("unet.conv_in.weight").detach());
+            assertFalse(Arrays.equals(initial, parallel.get("unet.conv_in.weight")), "the steps changed the weights");
+        }
         assertEquals(sequential.keySet(), parallel.keySet());
         for (String k : sequential.keySet()) {
             assertArrayEquals(sequential.get(k), parallel.get(k), k);
