@@ -1,6 +1,7 @@
 package jdiffusion;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -15,7 +16,8 @@ import org.bytedeco.pytorch.Tensor;
 
 /**
  * The reference outputs in {@code ../shared/golden}. Tests that use them are skipped with a clear
- * message when the folder is absent (a user's clone); CI always has it.
+ * message when the folder is absent (a user's clone); under {@code CI=true} a missing folder fails
+ * them instead, so that a CI run without the reference data cannot pass by skipping.
  */
 public final class Golden implements AutoCloseable {
     // The oracle wrote Python's -Infinity/NaN into some case.json files.
@@ -38,8 +40,11 @@ public final class Golden implements AutoCloseable {
     public static Path shared() {
         String env = System.getenv("JDIFFUSION_SHARED");
         Path p = env != null ? Path.of(env) : Path.of("..", "shared").toAbsolutePath().normalize();
-        assumeTrue(Files.isDirectory(p.resolve("golden")),
-                "skipped: the reference data folder " + p + "/golden is absent (it ships with CI, not with a clone)");
+        boolean present = Files.isDirectory(p.resolve("golden"));
+        if (!present && "true".equalsIgnoreCase(System.getenv("CI"))) {
+            fail("the reference data folder " + p + "/golden is absent, and CI=true requires it");
+        }
+        assumeTrue(present, "skipped: the reference data folder " + p + "/golden is absent (it ships with CI, not with a clone)");
         return p;
     }
 

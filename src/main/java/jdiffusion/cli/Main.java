@@ -1,6 +1,7 @@
 package jdiffusion.cli;
 
 import jdiffusion.JDiffusionException;
+import jdiffusion.tensor.ConvolutionBackends;
 import jdiffusion.tensor.NativeThreads;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -23,6 +24,7 @@ import picocli.CommandLine.Command;
                 CreateRandomCommand.class,
                 BenchCommand.class,
                 BenchTrainCommand.class,
+                DoctorCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec
@@ -37,6 +39,7 @@ public final class Main implements Runnable {
         // libtorch starts one thread per logical CPU; hyperthread pairs only compete for one core's
         // vector units. OMP_NUM_THREADS, when set, is the user's choice and wins.
         if (System.getenv("OMP_NUM_THREADS") == null) NativeThreads.setComputeThreads(NativeThreads.physicalCores());
+        ConvolutionBackends.disableNnpack();
         System.exit(commandLine().execute(args));
     }
 

@@ -4,6 +4,7 @@ import java.lang.ref.ReferenceQueue;
 import java.lang.ref.WeakReference;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import jdiffusion.tensor.ConvolutionBackends;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.Conv2dOptions;
@@ -78,6 +79,8 @@ public final class Layers {
 
     /** {@code nn.Conv2d(in, out, kernel_size=k, stride=s, padding=p)} with bias. */
     public static Conv2dImpl conv2d(long in, long out, long kernel, long stride, long padding) {
+        // before any model with a convolution runs: oneDNN only, and no NNPACK warnings (see there)
+        ConvolutionBackends.disableNnpack();
         Conv2dOptions options = new Conv2dOptions(in, out, new LongPointer(kernel, kernel));
         options.stride().put(0, stride).put(1, stride);
         options.padding().put(new LongPointer(padding, padding));
@@ -123,12 +126,18 @@ public final class Layers {
 
         @Override
         public Tensor forward(Tensor x) { // [B, in, H, W] -> [B, out, Hout, Wout]
-            if (!OpObserver.active()) return super.forward(x);
+            if (!OpObserver.active()) return compute(x);
             long b = x.size(0);
             long h = (x.size(2) + 2 * padding - kernel) / stride + 1;
             long w = (x.size(3) + 2 * padding - kernel) / stride + 1;
             long flops = 2 * b * out * in * kernel * kernel * h * w;
-            return OpObserver.run(OpKind.CONVOLUTION, flops, x, new long[] {b, out, h, w}, () -> super.forward(x));
+            return OpObserver.run(OpKind.CONVOLUTION, flops, x, new long[] {b, out, h, w}, () -> compute(x));
+        }
+
+        private Tensor compute(Tensor x) {
+            return PaddedConvolution.applies(out, x)
+                    ? PaddedConvolution.forward(x, weight(), bias(), stride, padding)
+                    : super.forward(x);
         }
     }
 
