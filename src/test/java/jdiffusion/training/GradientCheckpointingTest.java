@@ -296,7 +296,11 @@ class GradientCheckpointingTest {
                     torch.set_autocast_enabled(DeviceType.CPU, false);
                 }
                 assertEquals(expected, actual, 1e-3 * expected, "bf16 loss");
-                // bf16 rounding in the gradient sums, which run in another order: close in norm, not to 1e-5
+                // Both gradients are bf16 computations of the same graph that round in other places and orders.
+                // Each activation and gradient on the path is rounded to bf16 (relative eps_bf16/2 = 2^-8 each);
+                // through the tiny UNet and back that is ~30 roundings in sequence, which add in quadrature to
+                // about sqrt(30) * 2^-8 = 0.021 per path and sqrt(2) times that between two paths (0.03). We allow
+                // twice that, 8 eps_bf16 = 0.0625: a wrong kernel or a lost gradient is off by O(1) or NaN.
                 Map<String, Tensor> got = takeGrads(params);
                 double num = 0, den = 0;
                 for (String k : grads.keySet()) {
@@ -305,7 +309,7 @@ class GradientCheckpointingTest {
                 }
                 double rel = Math.sqrt(num / den);
                 System.out.printf("bf16: loss %.6f vs %.6f, |grad diff| / |grad| = %.3e%n", expected, actual, rel);
-                assertTrue(den > 0 && rel < 2e-2, "relative gradient difference " + rel);
+                assertTrue(den > 0 && rel <= 8 * Math.pow(2, -7), "relative gradient difference " + rel);
             }
         }
         double[] l = trainBoth(true, 3);
