@@ -38,7 +38,8 @@ class ChannelsLastTest {
             double diff = Tensors.maxAbsDiff(last.to(ScalarType.Float), plain.to(ScalarType.Float));
             double scale = Tensors.maxAbs(plain.to(ScalarType.Float));
             System.out.printf("bf16 UNet, channels-last vs NCHW: max diff %.3g (output max %.3g)%n", diff, scale);
-            assertTrue(diff <= 0.02 * scale, "layouts differ by " + diff);
+            // two bf16 computations of one network: each within BF16_NETWORK of the exact output
+            assertTrue(diff <= 2 * jdiffusion.Tolerances.BF16_NETWORK * scale, "layouts differ by " + diff);
         } finally {
             unet.close();
             fp32.close();

@@ -49,13 +49,13 @@ class UNet2DConditionModelTest {
             "unet_inpaint_t999", "unet_inpaint_t10", "unet_inpaint_tfloat", "unet_inpaint_tbatch",
             "unet_depth_t999", "unet_depth_t10", "unet_depth_tfloat", "unet_depth_tbatch"})
     void matchesDiffusersInFloat32(String caseName) {
-        run(caseName, ScalarType.Float, 1e-4);
+        run(caseName, ScalarType.Float, jdiffusion.Tolerances.FP32_NETWORK);
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"unet_sd1_t999", "unet_sd2_tfloat", "unet_inpaint_t10", "unet_depth_tbatch"})
     void matchesDiffusersInBFloat16(String caseName) {
-        run(caseName, ScalarType.BFloat16, 2e-2);
+        run(caseName, ScalarType.BFloat16, jdiffusion.Tolerances.BF16_NETWORK);
     }
 
     /** named_parameters() of the built model is exactly the file's key set, for every golden UNet. */
