@@ -8,9 +8,9 @@ import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.KeyMap;
 import jdiffusion.weights.StateDict;
 import jdiffusion.weights.WeightLoader;
+import jdiffusion.nn.JavaModule;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -32,7 +32,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * }
  * }</pre>
  */
-public final class CLIPTextModel extends Module {
+public final class CLIPTextModel extends JavaModule {
     private final CLIPTextConfig config;
     final CLIPTextTransformer textModel;
 
