@@ -13,6 +13,7 @@ import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.NativeMemory;
 import jdiffusion.tensor.NativeThreads;
 import jdiffusion.tensor.Tensors;
@@ -129,12 +130,12 @@ public final class TrainingBenchmark {
         try {
             Map<String, Tensor> trainable;
             if (s.lora()) {
-                Trainer.parameters(unet, "").values().forEach(p -> p.requires_grad_(false)); // the base model is frozen
+                ModuleTensors.parameters(unet, "").values().forEach(p -> p.requires_grad_(false)); // the base model is frozen
                 lora = attachLoRA(unet, s.rank());
                 trainable = lora.parameters();
             } else {
                 trainable = new java.util.LinkedHashMap<>();
-                for (var e : Trainer.parameters(unet, "").entrySet()) {
+                for (var e : ModuleTensors.parameters(unet, "").entrySet()) {
                     if (s.trainOnly() == null || e.getKey().startsWith(s.trainOnly())) trainable.put("unet." + e.getKey(), e.getValue());
                     else e.getValue().requires_grad_(false);
                 }

@@ -19,7 +19,7 @@ import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.vae.AutoencoderKL;
-import jdiffusion.weights.WeightLoader;
+import jdiffusion.tensor.ModuleTensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
@@ -123,7 +123,7 @@ public final class PipelineWriter {
     public static void writeWeights(Path file, Module module, ScalarType dtype) {
         try (PointerScope scope = new PointerScope()) {
             Map<String, Tensor> tensors = new LinkedHashMap<>();
-            for (var e : WeightLoader.namedTensors(module).entrySet()) {
+            for (var e : ModuleTensors.namedTensors(module).entrySet()) {
                 Tensor t = e.getValue().detach();
                 tensors.put(e.getKey(), t.is_floating_point() ? t.to(dtype).contiguous() : t.contiguous());
             }

@@ -16,6 +16,7 @@ import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.training.shapes.TinyShapesRecipe;
@@ -54,14 +55,14 @@ class GradientCheckpointingTest {
         }
 
         Map<String, Tensor> unetParameters() {
-            Map<String, Tensor> p = Trainer.parameters(unet, "unet.");
+            Map<String, Tensor> p = ModuleTensors.parameters(unet, "unet.");
             p.values().forEach(t -> t.requires_grad_(true));
             return p;
         }
 
         Map<String, Tensor> allParameters() {
             Map<String, Tensor> p = new LinkedHashMap<>(unetParameters());
-            p.putAll(Trainer.parameters(text, "text_encoder."));
+            p.putAll(ModuleTensors.parameters(text, "text_encoder."));
             p.values().forEach(t -> t.requires_grad_(true));
             return p;
         }
@@ -161,7 +162,7 @@ class GradientCheckpointingTest {
         Path folder = Golden.model("sd1-tiny-pipeline").resolve("unet");
         UNet2DConditionModel unet = UNet2DConditionModel.load(folder, ScalarType.Float, Tensors.CPU);
         try {
-            Map<String, Tensor> params = Trainer.parameters(unet, "");
+            Map<String, Tensor> params = ModuleTensors.parameters(unet, "");
             params.values().forEach(t -> t.requires_grad_(true));
             try (PointerScope scope = new PointerScope()) {
                 long width = unet.config().crossAttentionDim().getFirst();

@@ -12,9 +12,9 @@ import jdiffusion.models.vae.AutoencoderKL;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.training.shapes.TinyShapesRecipe;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -45,8 +45,8 @@ class PipelineWriterTest {
                 assertEquals(TinyShapesRecipe.unetConfig(), pipe.unet().config());
                 assertEquals(TinyShapesRecipe.textConfig(), pipe.textEncoder().config());
                 try (PointerScope scope = new PointerScope()) {
-                    var written = WeightLoader.namedTensors(unet);
-                    var read = WeightLoader.namedTensors(pipe.unet());
+                    var written = ModuleTensors.namedTensors(unet);
+                    var read = ModuleTensors.namedTensors(pipe.unet());
                     assertEquals(written.keySet(), read.keySet());
                     for (var e : written.entrySet()) {
                         Tensor half = e.getValue().to(ScalarType.Half).to(ScalarType.Float);

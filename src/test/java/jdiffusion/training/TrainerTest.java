@@ -19,6 +19,7 @@ import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.training.shapes.TinyShapesRecipe;
@@ -61,8 +62,8 @@ class TrainerTest {
         }
 
         Map<String, Tensor> parameters() {
-            Map<String, Tensor> p = new LinkedHashMap<>(Trainer.parameters(unet, "unet."));
-            p.putAll(Trainer.parameters(text, "text_encoder."));
+            Map<String, Tensor> p = new LinkedHashMap<>(ModuleTensors.parameters(unet, "unet."));
+            p.putAll(ModuleTensors.parameters(text, "text_encoder."));
             return p;
         }
 

@@ -26,6 +26,7 @@ import jdiffusion.models.vae.DiagonalGaussianDistribution;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.NativeThreads;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
@@ -33,7 +34,6 @@ import jdiffusion.training.LatentDiffusionObjective;
 import jdiffusion.training.PipelineWriter;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
@@ -220,7 +220,7 @@ public final class TinyShapesRecipe {
         seedInit(options.seed());
         AutoencoderKL vae = newVae(vaeConfig(1.0));
         try {
-            Map<String, Tensor> vaeParams = Trainer.parameters(vae, "");
+            Map<String, Tensor> vaeParams = ModuleTensors.parameters(vae, "");
             for (int cycleEnd : options.vaeCycles()) {
                 TrainingConfig cycle = options.vae().withSteps(cycleEnd);
                 try (Trainer trainer = new Trainer(cycle, vaeParams, options.work().resolve("vae-checkpoint.safetensors"))) {
@@ -272,8 +272,8 @@ public final class TinyShapesRecipe {
             LatentDiffusionObjective objective = new LatentDiffusionObjective(unet, textEncoder, true, ddpm,
                     options.prediction()).withSnrGamma(options.snrGamma());
             Tensor emptyIds = Tensors.fromLongs(toLongs(tokenizer.encodePadded("")), CLIPTokenizer.MAX_LENGTH);
-            Map<String, Tensor> params = new LinkedHashMap<>(Trainer.parameters(unet, "unet."));
-            params.putAll(Trainer.parameters(textEncoder, "text_encoder."));
+            Map<String, Tensor> params = new LinkedHashMap<>(ModuleTensors.parameters(unet, "unet."));
+            params.putAll(ModuleTensors.parameters(textEncoder, "text_encoder."));
             long n = latents.size(0);
             int batch = options.unetBatch() / options.unet().gradientAccumulation();
             try (Trainer trainer = new Trainer(options.unet(), params, options.work().resolve("unet-checkpoint.safetensors"))) {
@@ -328,8 +328,8 @@ public final class TinyShapesRecipe {
         try (SafetensorsFile f = SafetensorsFile.open(file);
              PointerScope scope = new PointerScope();
              NoGradGuard noGrad = new NoGradGuard()) {
-            boolean ema = f.contains("ema/" + prefix + Trainer.parameters(module, "").keySet().iterator().next());
-            for (var e : Trainer.parameters(module, prefix).entrySet()) {
+            boolean ema = f.contains("ema/" + prefix + ModuleTensors.parameters(module, "").keySet().iterator().next());
+            for (var e : ModuleTensors.parameters(module, prefix).entrySet()) {
                 e.getValue().copy_(f.load((ema ? "ema/" : "param/") + e.getKey(), ScalarType.Float));
             }
         }
@@ -363,7 +363,7 @@ public final class TinyShapesRecipe {
     public static AutoencoderKL newVae(AutoencoderKLConfig config) {
         AutoencoderKL vae = new AutoencoderKL(config);
         try (NoGradGuard noGrad = new NoGradGuard(); PointerScope scope = new PointerScope()) {
-            Tensor bias = WeightLoader.namedTensors(vae).get("quant_conv.bias");
+            Tensor bias = ModuleTensors.namedTensors(vae).get("quant_conv.bias");
             bias.narrow(0, config.latentChannels(), config.latentChannels()).fill_(new Scalar(-8.0));
         }
         return vae;
@@ -483,8 +483,8 @@ public final class TinyShapesRecipe {
     private static AutoencoderKL withScaling(AutoencoderKL vae, double scaling) {
         AutoencoderKL out = new AutoencoderKL(vaeConfig(scaling));
         try (NoGradGuard noGrad = new NoGradGuard(); PointerScope scope = new PointerScope()) {
-            Map<String, Tensor> src = WeightLoader.namedTensors(vae);
-            WeightLoader.namedTensors(out).forEach((k, t) -> t.copy_(src.get(k)));
+            Map<String, Tensor> src = ModuleTensors.namedTensors(vae);
+            ModuleTensors.namedTensors(out).forEach((k, t) -> t.copy_(src.get(k)));
         }
         return out;
     }

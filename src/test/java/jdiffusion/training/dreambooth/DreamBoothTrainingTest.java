@@ -15,6 +15,7 @@ import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.training.Trainer;
@@ -90,7 +91,7 @@ class DreamBoothTrainingTest {
             double[] first = {Double.NaN};
             TrainingConfig t = new TrainingConfig(20, 3e-4, 0, TrainingConfig.LrSchedule.CONSTANT, 1, 1.0, 1e-2, 0,
                     false, 0, 0);
-            try (Trainer trainer = new Trainer(t, Trainer.parameters(pipe.unet(), "unet."), null)) {
+            try (Trainer trainer = new Trainer(t, ModuleTensors.parameters(pipe.unet(), "unet."), null)) {
                 double last = trainer.run(fixed, (step, total, loss, lr) -> {
                     if (step == 0) first[0] = loss;
                 });
