@@ -9,10 +9,10 @@ import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import jdiffusion.JDiffusionException;
 import jdiffusion.tensor.NativeThreads;
+import jdiffusion.tools.shapes.TinyShapesRecipe;
 import jdiffusion.training.LatentDiffusionObjective;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
-import jdiffusion.training.shapes.TinyShapesRecipe;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 

@@ -1,4 +1,4 @@
-package jdiffusion.weights;
+package jdiffusion.io;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -15,7 +15,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import jdiffusion.JDiffusionException;
-import jdiffusion.io.DType;
 
 /**
  * Reads a Python pickle as data and never as code. A pickle is a program for a small stack

@@ -1,4 +1,4 @@
-package jdiffusion.weights;
+package jdiffusion.io;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -18,9 +18,8 @@ import java.util.Map;
 import java.util.zip.DataFormatException;
 import java.util.zip.Inflater;
 import jdiffusion.JDiffusionException;
-import jdiffusion.io.DType;
-import jdiffusion.weights.RestrictedUnpickler.StorageRef;
-import jdiffusion.weights.RestrictedUnpickler.TensorRef;
+import jdiffusion.io.RestrictedUnpickler.StorageRef;
+import jdiffusion.io.RestrictedUnpickler.TensorRef;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -49,7 +48,7 @@ public final class TorchCheckpoint implements AutoCloseable {
     private final MemorySegment file;
     /** Storage key to the byte offset of its data in the file. */
     private final Map<String, Long> storageOffsets;
-    private final Map<String, StateDict.Source> tensors;
+    private final Map<String, StoredTensor> tensors;
     private final Long globalStep;
 
     private TorchCheckpoint(Path path, Arena arena, MemorySegment file, Map<String, Long> storageOffsets,
@@ -59,7 +58,7 @@ public final class TorchCheckpoint implements AutoCloseable {
         this.file = file;
         this.storageOffsets = storageOffsets;
         this.globalStep = globalStep;
-        Map<String, StateDict.Source> sources = new LinkedHashMap<>();
+        Map<String, StoredTensor> sources = new LinkedHashMap<>();
         refs.forEach((name, ref) -> sources.put(name, new Source(ref)));
         this.tensors = sources;
     }
@@ -99,7 +98,7 @@ public final class TorchCheckpoint implements AutoCloseable {
     }
 
     /** The tensors by state-dict name (views of the mapping, valid until {@link #close}). */
-    public Map<String, StateDict.Source> tensors() {
+    public Map<String, StoredTensor> tensors() {
         return tensors;
     }
 
@@ -242,7 +241,7 @@ public final class TorchCheckpoint implements AutoCloseable {
     }
 
     /** One tensor: a strided window onto a storage in the mapping. */
-    private final class Source implements StateDict.Source {
+    private final class Source implements StoredTensor {
         private final TensorRef ref;
 
         Source(TensorRef ref) {

@@ -1,4 +1,4 @@
-package jdiffusion.weights;
+package jdiffusion.io;
 
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;

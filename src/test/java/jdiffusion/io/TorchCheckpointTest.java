@@ -1,4 +1,4 @@
-package jdiffusion.weights;
+package jdiffusion.io;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -26,6 +26,7 @@ import jdiffusion.checkpoint.SingleFileExport;
 import jdiffusion.io.DType;
 import jdiffusion.io.SafetensorsFile;
 import jdiffusion.tensor.Tensors;
+import jdiffusion.weights.StateDict;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Test;

@@ -19,7 +19,7 @@ import jdiffusion.schedulers.Schedulers;
 import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
-import jdiffusion.training.shapes.TinyShapesRecipe;
+import jdiffusion.tools.shapes.TinyShapesRecipe;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;

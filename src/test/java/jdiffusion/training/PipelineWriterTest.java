@@ -14,7 +14,7 @@ import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
 import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
-import jdiffusion.training.shapes.TinyShapesRecipe;
+import jdiffusion.tools.shapes.TinyShapesRecipe;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;

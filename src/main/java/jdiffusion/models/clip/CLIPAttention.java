@@ -1,7 +1,7 @@
 package jdiffusion.models.clip;
 
-import jdiffusion.nn.Layers;
 import jdiffusion.nn.JavaModule;
+import jdiffusion.nn.Layers;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.Tensor;

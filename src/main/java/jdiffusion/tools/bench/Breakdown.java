@@ -1,4 +1,4 @@
-package jdiffusion.bench;
+package jdiffusion.tools.bench;
 
 import jdiffusion.nn.OpKind;
 

@@ -1,4 +1,4 @@
-package jdiffusion.bench;
+package jdiffusion.tools.bench;
 
 import jdiffusion.tensor.NativeThreads;
 import org.bytedeco.javacpp.PointerScope;

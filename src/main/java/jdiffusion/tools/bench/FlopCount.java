@@ -1,4 +1,4 @@
-package jdiffusion.bench;
+package jdiffusion.tools.bench;
 
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.vae.AutoencoderKL;

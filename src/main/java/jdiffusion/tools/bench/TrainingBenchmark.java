@@ -1,4 +1,4 @@
-package jdiffusion.bench;
+package jdiffusion.tools.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.PrintWriter;

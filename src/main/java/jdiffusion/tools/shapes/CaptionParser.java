@@ -1,4 +1,4 @@
-package jdiffusion.training.shapes;
+package jdiffusion.tools.shapes;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -1,4 +1,4 @@
-package jdiffusion.training.shapes;
+package jdiffusion.tools.shapes;
 
 /**
  * What the scorer sees in an image. {@code background} is always set; the other attributes and

@@ -1,4 +1,4 @@
-package jdiffusion.training.shapes;
+package jdiffusion.tools.shapes;
 
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;

@@ -1,4 +1,4 @@
-package jdiffusion.training.shapes;
+package jdiffusion.tools.shapes;
 
 /** One image scored against the scene its caption asked for. */
 public record ShapeScore(ShapeScene expected, Detection detected) {

@@ -1,4 +1,4 @@
-package jdiffusion.bench;
+package jdiffusion.tools.bench;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -1,4 +1,4 @@
-package jdiffusion.bench;
+package jdiffusion.tools.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,8 +10,8 @@ import java.util.Set;
 import java.util.TreeSet;
 import jdiffusion.cli.CliRunner;
 import jdiffusion.lora.LoRATraining;
-import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.unet.UNet2DConditionConfig;
+import jdiffusion.models.unet.UNet2DConditionModel;
 import org.junit.jupiter.api.Test;
 
 /**

@@ -1,4 +1,4 @@
-package jdiffusion.training.shapes;
+package jdiffusion.tools.shapes;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

@@ -1,4 +1,4 @@
-package jdiffusion.training.shapes;
+package jdiffusion.tools.shapes;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
