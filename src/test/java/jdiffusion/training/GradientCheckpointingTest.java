@@ -14,6 +14,7 @@ import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.unet.UNet2DConditionConfig;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.schedulers.DDPMScheduler;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
 import jdiffusion.tensor.ModuleTensors;
@@ -240,7 +241,7 @@ class GradientCheckpointingTest {
     }
 
     static Trainer.Objective ordinary(Models m, Tensor latents, Tensor inputIds) {
-        var o = new LatentDiffusionObjective(m.unet(), m.text(), true, ddpm, LatentDiffusionObjective.Prediction.EPSILON);
+        var o = new LatentDiffusionObjective(m.unet(), m.text(), true, ddpm, PredictionType.EPSILON);
         return (step, micro, rng) -> o.loss(latents, inputIds, rng);
     }
 

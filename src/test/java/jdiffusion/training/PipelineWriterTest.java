@@ -12,6 +12,7 @@ import jdiffusion.models.vae.AutoencoderKL;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tools.shapes.TinyShapesRecipe;
@@ -32,7 +33,7 @@ class PipelineWriterTest {
         AutoencoderKL vae = new AutoencoderKL(TinyShapesRecipe.vaeConfig(0.5));
         CLIPTextModel text = new CLIPTextModel(TinyShapesRecipe.textConfig());
         try {
-            TinyShapesRecipe.export(out, unet, vae, text, LatentDiffusionObjective.Prediction.V_PREDICTION);
+            TinyShapesRecipe.export(out, unet, vae, text, PredictionType.V_PREDICTION);
             for (String f : new String[] {"model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
                     "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json",
                     "text_encoder/model.safetensors", "tokenizer/vocab.json", "tokenizer/merges.txt",

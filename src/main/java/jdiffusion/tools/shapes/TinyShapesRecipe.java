@@ -24,6 +24,7 @@ import jdiffusion.models.vae.AutoencoderKL;
 import jdiffusion.models.vae.AutoencoderKLConfig;
 import jdiffusion.models.vae.DiagonalGaussianDistribution;
 import jdiffusion.schedulers.DDPMScheduler;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
 import jdiffusion.tensor.ModuleTensors;
@@ -93,7 +94,7 @@ public final class TinyShapesRecipe {
      * stage's gradient-accumulation micro-batches.
      */
     public record Options(Path out, Path work, TrainingConfig vae, List<Integer> vaeCycles, int vaeEdgeFrom, int vaeBatch,
-                          TrainingConfig unet, int unetBatch, LatentDiffusionObjective.Prediction prediction, long seed,
+                          TrainingConfig unet, int unetBatch, PredictionType prediction, long seed,
                           double snrGamma) {
         public Options {
             vaeCycles = List.copyOf(vaeCycles);
@@ -120,7 +121,7 @@ public final class TinyShapesRecipe {
             TrainingConfig unet = new TrainingConfig(UNET_STEPS, 1e-3, 200, TrainingConfig.LrSchedule.COSINE,
                     MICRO_BATCHES, 1.0, 1e-2, 0.999, false, seed + 1, 250);
             return new Options(out, work, vae, List.of(1000, 2500, 4000), 2500, 8, unet, 32,
-                    LatentDiffusionObjective.Prediction.V_PREDICTION, seed, SNR_GAMMA);
+                    PredictionType.V_PREDICTION, seed, SNR_GAMMA);
         }
     }
 
@@ -174,11 +175,11 @@ public final class TinyShapesRecipe {
      * (2M) as the default sampler: few steps suffice at 64x64.
      */
     public static ObjectNode schedulerConfig() {
-        return schedulerConfig(LatentDiffusionObjective.Prediction.V_PREDICTION);
+        return schedulerConfig(PredictionType.V_PREDICTION);
     }
 
     /** {@link #schedulerConfig()} for a model trained to predict {@code prediction}. */
-    public static ObjectNode schedulerConfig(LatentDiffusionObjective.Prediction prediction) {
+    public static ObjectNode schedulerConfig(PredictionType prediction) {
         ObjectNode c = PipelineWriterAccess.json().createObjectNode();
         c.put("_class_name", "DPMSolverMultistepScheduler");
         c.put("_diffusers_version", "0.31.0");
@@ -337,7 +338,7 @@ public final class TinyShapesRecipe {
 
     /** Writes the model folder through a temporary sibling folder, replacing {@code out} when complete. */
     public static void export(Path out, UNet2DConditionModel unet, AutoencoderKL vae, CLIPTextModel textEncoder,
-                              LatentDiffusionObjective.Prediction prediction) {
+                              PredictionType prediction) {
         Path target = out.toAbsolutePath().normalize();
         Path tmp = target.resolveSibling("." + target.getFileName() + ".tmp");
         deleteTree(tmp);
