@@ -8,8 +8,8 @@ import java.nio.file.Path;
 import java.util.Map;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.SafetensorsFile;
+import jdiffusion.io.TorchCheckpoint;
 import jdiffusion.weights.StateDict;
-import jdiffusion.weights.TorchCheckpoint;
 
 /**
  * The tensors of a checkpoint file under the names it stores them: safetensors, or a PyTorch

@@ -28,7 +28,7 @@ import jdiffusion.weights.StateDict;
  * (<a href="https://github.com/huggingface/diffusers/blob/v0.31.0/src/diffusers/loaders/single_file_utils.py">single_file_utils.py</a>).
  */
 final class ConfigDetector {
-    static final String DIFFUSERS_VERSION = "0.31.0";
+    static final String DIFFUSERS_VERSION = jdiffusion.io.DiffusersFolderWriter.DIFFUSERS_VERSION;
     static final String TRANSFORMERS_VERSION = "4.47.0";
     private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
 

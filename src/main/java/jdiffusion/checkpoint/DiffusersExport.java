@@ -2,7 +2,6 @@ package jdiffusion.checkpoint;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -13,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.DType;
+import jdiffusion.io.DiffusersFolderWriter;
 import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.weights.StateDict;
 import org.bytedeco.javacpp.PointerScope;
@@ -63,31 +63,29 @@ public final class DiffusersExport {
 
     private static void pipeline(SingleFileCheckpoint ckpt, Path dir, Path tokenizer, DType dtype,
                                  List<String> written, List<String> warnings) throws IOException {
-        ObjectNode index = JSON.createObjectNode();
-        index.put("_class_name", switch (ckpt.variant()) {
+        ObjectNode index = DiffusersFolderWriter.modelIndex(switch (ckpt.variant()) {
             case TEXT_TO_IMAGE -> "StableDiffusionPipeline";
             case INPAINTING -> "StableDiffusionInpaintPipeline";
             case DEPTH -> "StableDiffusionDepth2ImgPipeline";
         });
-        index.put("_diffusers_version", ConfigDetector.DIFFUSERS_VERSION);
         if (ckpt.variant() == SingleFileCheckpoint.Variant.DEPTH) {
             // diffusers' depth pipeline runs a DPT estimator; the checkpoint's MiDaS weights do not convert to it.
-            index.set("depth_estimator", nulls());
-            index.set("feature_extractor", nulls());
+            index.set("depth_estimator", DiffusersFolderWriter.none());
+            index.set("feature_extractor", DiffusersFolderWriter.none());
         } else {
-            index.set("feature_extractor", nulls());
-            index.set("image_encoder", nulls());
+            index.set("feature_extractor", DiffusersFolderWriter.none());
+            index.set("image_encoder", DiffusersFolderWriter.none());
             index.put("requires_safety_checker", false);
-            index.set("safety_checker", nulls());
+            index.set("safety_checker", DiffusersFolderWriter.none());
         }
         ObjectNode scheduler = ckpt.schedulerConfig();
-        index.set("scheduler", pair("diffusers", scheduler.path("_class_name").asText()));
+        index.set("scheduler", DiffusersFolderWriter.component("diffusers", scheduler.path("_class_name").asText()));
         if (ckpt.hasTextEncoder()) {
-            index.set("text_encoder", pair("transformers", "CLIPTextModel"));
-            index.set("tokenizer", pair("transformers", "CLIPTokenizer"));
+            index.set("text_encoder", DiffusersFolderWriter.component("transformers", "CLIPTextModel"));
+            index.set("tokenizer", DiffusersFolderWriter.component("transformers", "CLIPTokenizer"));
         }
-        index.set("unet", pair("diffusers", "UNet2DConditionModel"));
-        if (ckpt.hasVae()) index.set("vae", pair("diffusers", "AutoencoderKL"));
+        index.set("unet", DiffusersFolderWriter.component("diffusers", "UNet2DConditionModel"));
+        if (ckpt.hasVae()) index.set("vae", DiffusersFolderWriter.component("diffusers", "AutoencoderKL"));
 
         component(dir, "unet", ckpt.unetConfig(), ckpt.unet(), "diffusion_pytorch_model.safetensors", dtype, written);
         if (ckpt.hasVae()) component(dir, "vae", ckpt.vaeConfig(), ckpt.vae(), "diffusion_pytorch_model.safetensors", dtype, written);
@@ -171,20 +169,8 @@ public final class DiffusersExport {
         }
     }
 
-    private static void writeJson(Path file, ObjectNode json, List<String> written, Path root) throws IOException {
-        Files.createDirectories(file.getParent());
-        Files.writeString(file, JSON.writeValueAsString(json) + "\n");
+    private static void writeJson(Path file, ObjectNode json, List<String> written, Path root) {
+        DiffusersFolderWriter.writeJson(file, json);
         written.add(root.relativize(file).toString());
-    }
-
-    private static ArrayNode nulls() {
-        ArrayNode a = JSON.createArrayNode();
-        a.addNull();
-        a.addNull();
-        return a;
-    }
-
-    private static ArrayNode pair(String library, String className) {
-        return JSON.createArrayNode().add(library).add(className);
     }
 }

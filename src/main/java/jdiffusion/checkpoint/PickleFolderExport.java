@@ -11,8 +11,8 @@ import java.util.stream.Stream;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.DType;
 import jdiffusion.io.SafetensorsWriter;
+import jdiffusion.io.TorchCheckpoint;
 import jdiffusion.weights.StateDict;
-import jdiffusion.weights.TorchCheckpoint;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 

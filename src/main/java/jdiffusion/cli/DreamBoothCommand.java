@@ -4,9 +4,9 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import jdiffusion.training.TrainingConfig.LrSchedule;
 import jdiffusion.training.dreambooth.DreamBooth;
 import jdiffusion.training.dreambooth.DreamBoothConfig;
-import jdiffusion.training.dreambooth.DreamBoothConfig.LrScheduler;
 import jdiffusion.training.dreambooth.DreamBoothConfig.MixedPrecision;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -183,7 +183,7 @@ final class DreamBoothCommand implements Callable<Integer> {
                 trainBatchSize, gradientAccumulationSteps, maxTrainSteps == null ? 0 : maxTrainSteps, numTrainEpochs,
                 learningRate != null ? learningRate
                         : lora ? DreamBoothConfig.LORA_LEARNING_RATE : DreamBoothConfig.FULL_LEARNING_RATE,
-                LrScheduler.parse(lrScheduler), lrWarmupSteps, maxGradNorm, adamWeightDecay,
+                LrSchedule.parse(lrScheduler), lrWarmupSteps, maxGradNorm, adamWeightDecay,
                 MixedPrecision.parse(mixedPrecision), gradientCheckpointing, seed, checkpointingSteps,
                 checkpointsTotalLimit, resumeFromCheckpoint, validationPrompt, validationSteps, numValidationImages,
                 classInferenceSteps, output);

@@ -36,10 +36,8 @@ public final class Main implements Runnable {
     }
 
     public static void main(String[] args) {
-        // libtorch starts one thread per logical CPU; hyperthread pairs only compete for one core's
-        // vector units. OMP_NUM_THREADS, when set, is the user's choice and wins.
-        if (System.getenv("OMP_NUM_THREADS") == null) NativeThreads.setComputeThreads(NativeThreads.physicalCores());
-        ConvolutionBackends.disableNnpack();
+        NativeThreads.configureForInference(); // once, before any command: see its comment
+        ConvolutionBackends.disableNnpack(); // oneDNN for every convolution: see its comment
         System.exit(commandLine().execute(args));
     }
 

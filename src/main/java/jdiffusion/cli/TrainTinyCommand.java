@@ -8,11 +8,11 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import jdiffusion.JDiffusionException;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.tensor.NativeThreads;
-import jdiffusion.training.LatentDiffusionObjective;
+import jdiffusion.tools.shapes.TinyShapesRecipe;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
-import jdiffusion.training.shapes.TinyShapesRecipe;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -45,8 +45,8 @@ final class TrainTinyCommand implements Callable<Integer> {
     @Option(names = "--export-only", description = "Write --out from the checkpoints in --work as they are, and stop.")
     boolean exportOnly;
 
-    @Option(names = "--prediction", description = "What the UNet learns to predict: EPSILON or V_PREDICTION (default: ${DEFAULT-VALUE}).")
-    LatentDiffusionObjective.Prediction prediction = LatentDiffusionObjective.Prediction.V_PREDICTION;
+    @Option(names = "--prediction", description = "What the UNet learns to predict: EPSILON or V_PREDICTION (default: V_PREDICTION).")
+    PredictionType prediction = PredictionType.V_PREDICTION;
 
     @Option(names = "--snr-gamma", description = "Min-SNR loss weighting gamma, 0 = off (default: the recipe's, 5).")
     Double snrGamma;
@@ -60,6 +60,9 @@ final class TrainTinyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        if (prediction == PredictionType.SAMPLE) {
+            throw new JDiffusionException("--prediction must be EPSILON or V_PREDICTION; the recipe does not train SAMPLE");
+        }
         Path workDir = work != null ? work : out.resolveSibling(out.getFileName() + ".work");
         if (exportOnly) {
             var d = TinyShapesRecipe.Options.defaults(out, workDir);

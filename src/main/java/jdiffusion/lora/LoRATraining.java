@@ -10,13 +10,12 @@ import jdiffusion.JDiffusionException;
 import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.unet.UNet2DConditionModel;
+import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.Layers;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
-import org.bytedeco.pytorch.StringSharedModuleDictItemVector;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -41,6 +40,11 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * <p>The adapters hang on the models' {@link Layers.Linear} layers (not registered as modules), so
  * the models' own named_parameters() and checkpoints are unchanged, and a layer without an
  * adapter computes exactly as before.
+ *
+ * <p>Attaching takes the models out of shared use until {@link #close}: the adapters sit on the
+ * layers themselves, so every forward of these models, from any thread, goes through them. A model
+ * that serves concurrent requests must not be attached to; adapters per call would be keyed by a
+ * {@code ScopedValue} instead, as {@code OpObserver} keys its observer.
  */
 public final class LoRATraining implements AutoCloseable {
     /** train_dreambooth_lora.py's UNet target_modules, matched as PEFT does (the name or a ".name" suffix). */
@@ -145,20 +149,15 @@ public final class LoRATraining implements AutoCloseable {
      * The layers of {@code model} whose name is a target or ends with "." + a target (PEFT's rule
      * for a list of target_modules), in module order.
      */
-    private static List<Target> targets(Module model, String prefix, List<String> names, String down, String up) {
+    private static List<Target> targets(JavaModule model, String prefix, List<String> names, String down, String up) {
         List<Target> out = new ArrayList<>();
-        try (PointerScope scope = new PointerScope()) {
-            StringSharedModuleDictItemVector items = model.named_modules("", false).items(); // the root is no target
-            for (long i = 0; i < items.size(); i++) {
-                String name = items.get(i).key().getString();
-                if (names.stream().noneMatch(t -> name.equals(t) || name.endsWith("." + t))) continue;
-                Layers.Linear linear = Layers.linearOf(items.get(i).value());
-                if (linear == null) {
-                    throw new IllegalStateException(prefix + name + " is not built with Layers.linear; LoRA cannot adapt it");
-                }
-                out.add(new Target(prefix + name + down, prefix + name + up, linear));
+        model.namedModules().forEach((name, module) -> {
+            if (names.stream().noneMatch(t -> name.equals(t) || name.endsWith("." + t))) return;
+            if (!(module instanceof Layers.Linear linear)) {
+                throw new IllegalStateException(prefix + name + " is not built with Layers.linear; LoRA cannot adapt it");
             }
-        }
+            out.add(new Target(prefix + name + down, prefix + name + up, linear));
+        });
         return out;
     }
 

@@ -6,7 +6,6 @@ import java.util.function.UnaryOperator;
 import jdiffusion.JDiffusionException;
 import jdiffusion.nn.ChannelsLast;
 import jdiffusion.tensor.NativeMemory;
-import jdiffusion.tensor.NativeThreads;
 import jdiffusion.weights.StateDict;
 import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
@@ -45,8 +44,7 @@ public final class ModelLoading {
     }
 
     /**
-     * The once-at-load steps after the weights are in: eval mode and, on the CPU, a
-     * single-threaded BLAS under libtorch's own threads ({@link NativeThreads}) and, for bf16/fp16,
+     * The once-at-load steps after the weights are in: eval mode and, on the CPU, for bf16/fp16,
      * channels-last convolution weights ({@link ChannelsLast}: oneDNN's layout; inputs follow at
      * each forward). fp32 stays NCHW: there channels-last was 15% slower (SD 1.5 UNet, 256x256,
      * interleaved runs) and NCHW is the layout the goldens were made in.
@@ -60,7 +58,6 @@ public final class ModelLoading {
     public static void prepareForInference(Module model, Device device, ScalarType dtype) {
         model.eval();
         if (device.is_cpu()) {
-            NativeThreads.singleThreadedBlas();
             if (dtype.value == ScalarType.BFloat16.value || dtype.value == ScalarType.Half.value
                     || model instanceof ChannelsLastInFloat32) {
                 ChannelsLast.convertWeights(model);

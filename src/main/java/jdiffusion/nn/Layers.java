@@ -1,9 +1,5 @@
 package jdiffusion.nn;
 
-import java.lang.ref.ReferenceQueue;
-import java.lang.ref.WeakReference;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 import jdiffusion.tensor.ConvolutionBackends;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Conv2dImpl;
@@ -15,7 +11,6 @@ import org.bytedeco.pytorch.LayerNormOptions;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.LinearOptions;
 import org.bytedeco.pytorch.LongVector;
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -26,7 +21,7 @@ import org.bytedeco.pytorch.Tensor;
  * <p>The layers are libtorch's, subclassed only to report each call to an {@link OpObserver}
  * (FLOP counting, time per kind of op); without an observer they are libtorch's forward plus one
  * check. {@link Linear} can also carry a {@link LinearAdapter} (LoRA training adds one beside the
- * frozen weight).
+ * frozen weight; it finds the layers through {@link JavaModule#namedModules}).
  */
 public final class Layers {
     private Layers() {}
@@ -42,39 +37,6 @@ public final class Layers {
          * in the dtype of {@code baseOutput}.
          */
         Tensor forward(Tensor input, Tensor baseOutput);
-    }
-
-    /**
-     * The {@link Linear} that {@link #linear} made for the native module {@code module} (e.g. a
-     * child found through {@code named_modules()}, which hands out plain {@code Module} wrappers), or
-     * null when that module was not made here (a plain {@code LinearImpl}, a convolution, ...).
-     */
-    public static Linear linearOf(Module module) {
-        LinearRef ref = LINEARS.get(module.address());
-        Linear linear = ref == null ? null : ref.get();
-        return linear != null && linear.address() == module.address() ? linear : null;
-    }
-
-    // Every Linear made here by native address, weakly: the only way from a libtorch module found by
-    // name back to the Java object whose forward() runs. A native address reused by a later layer is
-    // simply overwritten; entries of collected layers are dropped as new layers come.
-    private static final Map<Long, LinearRef> LINEARS = new ConcurrentHashMap<>();
-    private static final ReferenceQueue<Linear> COLLECTED = new ReferenceQueue<>();
-
-    private static final class LinearRef extends WeakReference<Linear> {
-        final long address;
-
-        LinearRef(Linear linear) {
-            super(linear, COLLECTED);
-            this.address = linear.address();
-        }
-    }
-
-    private static void remember(Linear linear) {
-        for (var r = COLLECTED.poll(); r != null; r = COLLECTED.poll()) {
-            LINEARS.remove(((LinearRef) r).address, r);
-        }
-        LINEARS.put(linear.address(), new LinearRef(linear));
     }
 
     /** {@code nn.Conv2d(in, out, kernel_size=k, stride=s, padding=p)} with bias. */
@@ -154,7 +116,6 @@ public final class Layers {
             super(options);
             this.in = in;
             this.out = out;
-            remember(this);
         }
 
         public long inFeatures() {

@@ -1,8 +1,8 @@
 package jdiffusion.nn;
 
 import java.util.Map;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.TorchGenerator;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
@@ -25,7 +25,7 @@ public final class RandomInit {
 
     public static void initialize(Module module, long seed) {
         TorchGenerator generator = new TorchGenerator(seed);
-        Map<String, Tensor> tensors = WeightLoader.namedTensors(module);
+        Map<String, Tensor> tensors = ModuleTensors.namedTensors(module);
         try (NoGradGuard noGrad = new NoGradGuard()) {
             for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
                 try (PointerScope scope = new PointerScope()) {

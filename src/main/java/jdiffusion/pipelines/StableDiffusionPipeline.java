@@ -39,6 +39,7 @@ import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.SchedulerRun;
 import jdiffusion.schedulers.Schedulers;
 import jdiffusion.tensor.NativeMemory;
+import jdiffusion.tensor.NativeThreads;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.weights.LoRAKeyMap;
@@ -138,6 +139,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
      * holds no tokenizer, so {@code tokenizerDir} names a CLIP tokenizer folder (ignored for folders).
      */
     public static StableDiffusionPipeline load(String model, Path tokenizerDir, PipelineOptions options) {
+        NativeThreads.configureForInference();
         Path asFile = Path.of(model);
         if (java.nio.file.Files.isRegularFile(asFile)) {
             return SingleFilePipelineLoader.load(asFile, tokenizerDir, options);

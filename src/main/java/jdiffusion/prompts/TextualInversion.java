@@ -6,8 +6,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import jdiffusion.JDiffusionException;
+import jdiffusion.io.RestrictedUnpickler;
 import jdiffusion.tensor.Tensors;
-import jdiffusion.weights.RestrictedUnpickler;
 import jdiffusion.weights.StateDict;
 import jdiffusion.weights.TensorFiles;
 import org.bytedeco.javacpp.PointerScope;
@@ -69,7 +69,7 @@ public final class TextualInversion {
 
     /**
      * Reads an embedding from a safetensors file or a PyTorch pickle ({@code .bin}, {@code .pt},
-     * read through {@link jdiffusion.weights.RestrictedUnpickler}: tensors and plain containers only,
+     * read through {@link jdiffusion.io.RestrictedUnpickler}: tensors and plain containers only,
      * nothing in the file runs), or from a folder holding {@code learned_embeds.safetensors} or
      * {@code learned_embeds.bin} (an sd-concepts-library download). Both formats go through the
      * same layout rules; A1111's {@code .pt} ({@code {'string_to_param': {'*': tensor}, 'name': ..., 'step': ...}})

@@ -1,7 +1,7 @@
 package jdiffusion.schedulers;
 
-import static jdiffusion.schedulers.SchedulerMath.s;
-import static jdiffusion.schedulers.SchedulerMath.sqrt;
+import static jdiffusion.schedulers.SchedulerTensors.s;
+import static jdiffusion.schedulers.NumpyMath.sqrt;
 
 import java.util.Objects;
 import jdiffusion.JDiffusionException;
@@ -14,13 +14,9 @@ import org.bytedeco.pytorch.Tensor;
  * diffusers 0.31 {@code DDPMScheduler} (<a href="https://github.com/huggingface/diffusers/blob/v0.31.0/src/diffusers/schedulers/scheduling_ddpm.py">scheduling_ddpm.py</a>):
  * ancestral sampling of Ho et al. (2020), and the noise schedule used to train SD (add_noise, get_velocity).
  */
-public final class DDPMScheduler implements Scheduler {
-    private final SchedulerConfig config;
-    private final TrainingTables tables;
+public record DDPMScheduler(SchedulerConfig config, TrainingTables tables) implements Scheduler {
 
-    DDPMScheduler(SchedulerConfig config) {
-        this.config = config;
-        this.tables = TrainingTables.of(config, false);
+    public DDPMScheduler {
         String vt = config.varianceType();
         if (!"fixed_small".equals(vt) && !"fixed_small_log".equals(vt) && !"fixed_large".equals(vt)) {
             throw new JDiffusionException("DDPMScheduler: variance_type '" + vt
@@ -31,32 +27,13 @@ public final class DDPMScheduler implements Scheduler {
         }
     }
 
-    @Override
-    public SchedulerKind kind() {
-        return SchedulerKind.DDPM;
-    }
-
-    @Override
-    public SchedulerConfig config() {
-        return config;
-    }
-
-    @Override
-    public float[] betas() {
-        return tables.betas().clone();
-    }
-
-    @Override
-    public float[] alphasCumprod() {
-        return tables.alphasCumprod().clone();
+    DDPMScheduler(SchedulerConfig config) {
+        this(config, TrainingTables.of(config, false));
     }
 
     @Override
     public Schedule schedule(int steps) {
-        Scheduler.checkSteps(steps, config);
-        double[] t = SchedulerMath.round(SchedulerMath.spacedTimesteps(
-                config.timestepSpacing(), config.numTrainTimesteps(), steps, config.stepsOffset()));
-        return new Schedule(steps, t, true, null, 1f);
+        return Schedule.alphaSpaced(config, steps);
     }
 
     @Override
@@ -66,44 +43,36 @@ public final class DDPMScheduler implements Scheduler {
 
     /** {@code add_noise} (training and img2img): sqrt(a_t) x0 + sqrt(1 - a_t) noise; no schedule needed. */
     public Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps) {
-        return SchedulerMath.alphaAddNoise(tables.alphasCumprod(), original, noise, timesteps);
+        return tables.addNoise(original, noise, timesteps);
     }
 
     /** {@code get_velocity}: sqrt(a_t) noise - sqrt(1 - a_t) x0, the v-prediction training target. */
     public Tensor getVelocity(Tensor sample, Tensor noise, Tensor timesteps) {
-        double[] ts = SchedulerMath.values(timesteps);
-        int[] idx = new int[ts.length];
-        for (int i = 0; i < ts.length; i++) idx[i] = SchedulerMath.trainIndex(ts[i], config.numTrainTimesteps());
-        return SchedulerMath.alphaVelocity(tables.alphasCumprod(), sample, noise, idx);
+        return tables.velocity(sample, noise, timesteps);
     }
 
     /** A DDPM run; stateless apart from the step index. */
     public final class Run extends SchedulerRun {
         Run(Schedule schedule, int beginIndex, boolean beginIndexSet) {
-            super(schedule, beginIndex, beginIndexSet);
+            super(DDPMScheduler.this, schedule, beginIndex, beginIndexSet);
         }
 
         @Override
         StepOutput doStep(Tensor modelOutput, Tensor sample, TorchGenerator generator) {
-            float[] ac = tables.alphasCumprod();
             int t = (int) schedule.timestep(stepIndex);
             // 0.31 steps back by num_train_timesteps // n whatever the spacing
             int prevT = t - config.numTrainTimesteps() / schedule.numInferenceSteps();
 
             // 1. alphas and betas (0-dim float32 tensors in diffusers)
-            float alphaProdT = SchedulerMath.alphaAt(ac, t);
-            float alphaProdTPrev = prevT >= 0 ? SchedulerMath.alphaAt(ac, prevT) : 1f;
+            float alphaProdT = tables.alphaAt(t);
+            float alphaProdTPrev = prevT >= 0 ? tables.alphaAt(prevT) : 1f;
             float betaProdT = 1f - alphaProdT;
             float betaProdTPrev = 1f - alphaProdTPrev;
             float currentAlphaT = alphaProdT / alphaProdTPrev;
             float currentBetaT = 1f - currentAlphaT;
 
             // 2. predicted x0 (formula (15) of Ho et al.)
-            Tensor x0 = switch (config.predictionType()) {
-                case EPSILON -> sample.sub(modelOutput.mul(s(sqrt(betaProdT)))).div(s(sqrt(alphaProdT)));
-                case SAMPLE -> modelOutput;
-                case V_PREDICTION -> sample.mul(s(sqrt(alphaProdT))).sub(modelOutput.mul(s(sqrt(betaProdT))));
-            };
+            Tensor x0 = AlphaPrediction.of(config.predictionType(), modelOutput, sample, alphaProdT).x0();
             // 3. clip
             if (config.clipSample()) {
                 float r = (float) config.clipSampleRange();
@@ -130,21 +99,8 @@ public final class DDPMScheduler implements Scheduler {
         }
 
         @Override
-        public Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps) {
-            return DDPMScheduler.this.addNoise(original, noise, timesteps);
-        }
-
-        @Override
         public Tensor getVelocity(Tensor sample, Tensor noise, Tensor timesteps) {
-            return DDPMScheduler.this.getVelocity(sample, noise, timesteps);
+            return tables.velocity(sample, noise, timesteps);
         }
-
-        @Override
-        String schedulerName() {
-            return "DDPMScheduler";
-        }
-
-        @Override
-        void releaseState() {}
     }
 }

@@ -1,9 +1,9 @@
 package jdiffusion.schedulers;
 
-import static jdiffusion.schedulers.SchedulerMath.alphaOf;
-import static jdiffusion.schedulers.SchedulerMath.exp;
-import static jdiffusion.schedulers.SchedulerMath.lambdaOf;
-import static jdiffusion.schedulers.SchedulerMath.s;
+import static jdiffusion.schedulers.NumpyMath.alphaOf;
+import static jdiffusion.schedulers.NumpyMath.exp;
+import static jdiffusion.schedulers.NumpyMath.lambdaOf;
+import static jdiffusion.schedulers.SchedulerTensors.s;
 
 import jdiffusion.JDiffusionException;
 import jdiffusion.tensor.TorchGenerator;
@@ -16,14 +16,8 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * {@code use_karras_sigmas} "DPM++ 2M Karras". The first step is first order (no history), and so is
  * the last one (final sigma 0) and, below 15 steps, the one before it.
  */
-public final class DPMSolverMultistepScheduler implements Scheduler {
-    private final SchedulerConfig config;
-    private final TrainingTables tables;
-    private final boolean heunSolver;
-
-    DPMSolverMultistepScheduler(SchedulerConfig config) {
-        this.config = config;
-        this.tables = TrainingTables.of(config, true);
+public record DPMSolverMultistepScheduler(SchedulerConfig config, TrainingTables tables) implements Scheduler {
+    public DPMSolverMultistepScheduler {
         String alg = config.algorithmType();
         // "deis" is registered as dpmsolver++ by diffusers
         if (!alg.equals("dpmsolver++") && !alg.equals("deis")) {
@@ -35,7 +29,6 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
         if (!st.equals("midpoint") && !st.equals("heun") && !st.equals("logrho") && !st.equals("bh1") && !st.equals("bh2")) {
             throw new JDiffusionException("DPMSolverMultistepScheduler: solver_type must be midpoint or heun, got '" + st + "'");
         }
-        this.heunSolver = st.equals("heun");
         if (config.thresholding()) {
             throw new JDiffusionException("DPMSolverMultistepScheduler: thresholding is not supported (it is for pixel-space models)");
         }
@@ -43,28 +36,16 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
             throw new JDiffusionException("DPMSolverMultistepScheduler: variance_type '" + config.varianceType()
                     + "' (learned variance) is not supported");
         }
-        SchedulerMath.rejectUnsupportedSigmas(config, "DPMSolverMultistepScheduler");
-        SchedulerMath.finalSigma(config, tables);
+        Schedule.rejectUnsupportedSigmas(config, "DPMSolverMultistepScheduler");
+        Schedule.finalSigma(config, tables);
     }
 
-    @Override
-    public SchedulerKind kind() {
-        return SchedulerKind.DPM_SOLVER_MULTISTEP;
+    DPMSolverMultistepScheduler(SchedulerConfig config) {
+        this(config, TrainingTables.of(config, true));
     }
 
-    @Override
-    public SchedulerConfig config() {
-        return config;
-    }
-
-    @Override
-    public float[] betas() {
-        return tables.betas().clone();
-    }
-
-    @Override
-    public float[] alphasCumprod() {
-        return tables.alphasCumprod().clone();
+    private boolean heunSolver() {
+        return config.solverType().equals("heun");
     }
 
     @Override
@@ -75,12 +56,12 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
         // lambda_min_clipped: drop the training timesteps whose log-SNR is below it (cosine schedules)
         int clipped = 0;
         for (int i = 0; i < n; i++) {
-            float lambda = SchedulerMath.log(SchedulerMath.sqrt(ac[i])) - SchedulerMath.log(SchedulerMath.sqrt(1f - ac[i]));
+            float lambda = NumpyMath.log(NumpyMath.sqrt(ac[i])) - NumpyMath.log(NumpyMath.sqrt(1f - ac[i]));
             if (lambda < config.lambdaMinClipped()) clipped++;
         }
         int lastTimestep = n - clipped;
         double[] timesteps = switch (config.timestepSpacing()) {
-            case LINSPACE -> dropLast(SchedulerMath.reversed(SchedulerMath.round(SchedulerMath.linspace(0, lastTimestep - 1, steps + 1))));
+            case LINSPACE -> dropLast(NumpyMath.reversed(NumpyMath.round(NumpyMath.linspace(0, lastTimestep - 1, steps + 1))));
             case LEADING -> {
                 int ratio = lastTimestep / (steps + 1);
                 double[] t = new double[steps];
@@ -88,21 +69,21 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
                 yield t;
             }
             case TRAILING -> {
-                double[] t = SchedulerMath.round(SchedulerMath.arange(lastTimestep, 0, -((double) n / steps)));
+                double[] t = NumpyMath.round(NumpyMath.arange(lastTimestep, 0, -((double) n / steps)));
                 for (int i = 0; i < t.length; i++) t[i] -= 1;
                 yield t;
             }
         };
 
         float[] train = tables.trainingSigmas();
-        float[] logTrain = SchedulerMath.logs(train);
+        float[] logTrain = Schedule.logs(train);
         double[] sigmas;
         if (config.useKarrasSigmas()) {
-            sigmas = SchedulerMath.karrasSigmas(train[0], train[n - 1], steps);
+            sigmas = Schedule.karrasSigmas(train[0], train[n - 1], steps);
             timesteps = sigmasToRoundedTimesteps(sigmas, logTrain);
         } else if (config.useLuLambdas()) {
             // uniform in log sigma (= -lambda) from log sigma_max to log sigma_min (rho = 1)
-            double[] ramp = SchedulerMath.linspace(0, 1, steps);
+            double[] ramp = NumpyMath.linspace(0, 1, steps);
             double max = logTrain[n - 1];
             double min = logTrain[0];
             sigmas = new double[steps];
@@ -110,17 +91,17 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
             timesteps = sigmasToRoundedTimesteps(sigmas, logTrain);
         } else {
             sigmas = new double[timesteps.length];
-            for (int i = 0; i < sigmas.length; i++) sigmas[i] = SchedulerMath.interp(timesteps[i], train);
+            for (int i = 0; i < sigmas.length; i++) sigmas[i] = NumpyMath.interp(timesteps[i], train);
         }
         float[] all = new float[sigmas.length + 1];
         for (int i = 0; i < sigmas.length; i++) all[i] = (float) sigmas[i];
-        all[sigmas.length] = SchedulerMath.finalSigma(config, tables);
+        all[sigmas.length] = Schedule.finalSigma(config, tables);
         return new Schedule(steps, timesteps, true, all, 1f);
     }
 
     private static double[] sigmasToRoundedTimesteps(double[] sigmas, float[] logTrain) {
         double[] t = new double[sigmas.length];
-        for (int i = 0; i < t.length; i++) t[i] = Math.rint(SchedulerMath.sigmaToT(sigmas[i], logTrain));
+        for (int i = 0; i < t.length; i++) t[i] = Math.rint(Schedule.sigmaToT(sigmas[i], logTrain));
         return t;
     }
 
@@ -139,7 +120,7 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
         private int lowerOrderNums;
 
         Run(Schedule schedule, int beginIndex, boolean beginIndexSet) {
-            super(schedule, beginIndex, beginIndexSet);
+            super(DPMSolverMultistepScheduler.this, schedule, beginIndex, beginIndexSet);
         }
 
         @Override
@@ -151,9 +132,9 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
             boolean lowerOrderSecond = stepIndex == steps - 2 && config.lowerOrderFinal() && steps < 15;
 
             Tensor x0 = convertModelOutput(modelOutput, sample);
-            SchedulerMath.release(modelOutputs[0]);
+            SchedulerTensors.release(modelOutputs[0]);
             System.arraycopy(modelOutputs, 1, modelOutputs, 0, modelOutputs.length - 1);
-            modelOutputs[modelOutputs.length - 1] = SchedulerMath.hold(x0);
+            modelOutputs[modelOutputs.length - 1] = SchedulerTensors.hold(x0);
 
             Tensor x = sample.to(ScalarType.Float);
             Tensor prev;
@@ -219,7 +200,7 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
             Tensor d1 = m0.sub(m1).mul(s(1f / r0));
             float c = alphaT * (exp(-h) - 1f);
             Tensor x = sample.mul(s(sigmaT / sigmaS0)).sub(m0.mul(s(c)));
-            return heunSolver
+            return heunSolver()
                     ? x.add(d1.mul(s(alphaT * ((exp(-h) - 1f) / h + 1f))))
                     : x.sub(d1.mul(s(0.5f * c)));
         }
@@ -255,18 +236,13 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
 
         @Override
         public Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps) {
-            return SchedulerMath.vpAddNoise(schedule, sigmaIndices(timesteps), original, noise);
+            return SchedulerTensors.vpAddNoise(schedule, sigmaIndices(timesteps), original, noise);
         }
 
         @Override
         int indexOrFail(double t) {
             int i = schedule.indexForTimestep(t);
             return i < 0 ? schedule.size() - 1 : i;   // diffusers: an unknown timestep maps to the last index
-        }
-
-        @Override
-        String schedulerName() {
-            return "DPMSolverMultistepScheduler";
         }
 
         @Override
@@ -277,7 +253,7 @@ public final class DPMSolverMultistepScheduler implements Scheduler {
         @Override
         void releaseState() {
             for (int i = 0; i < modelOutputs.length; i++) {
-                SchedulerMath.release(modelOutputs[i]);
+                SchedulerTensors.release(modelOutputs[i]);
                 modelOutputs[i] = null;
             }
         }

@@ -1,7 +1,7 @@
 package jdiffusion.schedulers;
 
-import static jdiffusion.schedulers.SchedulerMath.s;
-import static jdiffusion.schedulers.SchedulerMath.sqrt;
+import static jdiffusion.schedulers.SchedulerTensors.s;
+import static jdiffusion.schedulers.NumpyMath.sqrt;
 
 import java.util.Objects;
 import jdiffusion.JDiffusionException;
@@ -15,47 +15,23 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * k-diffusion's {@code sample_euler_ancestral} ("Euler a"): an Euler step down to sigma_down, then fresh
  * noise of size sigma_up; one randn of the sample's shape per step, the last step included.
  */
-public final class EulerAncestralDiscreteScheduler implements Scheduler {
-    private final SchedulerConfig config;
-    private final TrainingTables tables;
-
-    EulerAncestralDiscreteScheduler(SchedulerConfig config) {
-        this.config = config;
-        this.tables = TrainingTables.of(config, true);
-        if (config.predictionType() == SchedulerConfig.PredictionType.SAMPLE) {
+public record EulerAncestralDiscreteScheduler(SchedulerConfig config, TrainingTables tables) implements Scheduler {
+    public EulerAncestralDiscreteScheduler {
+        if (config.predictionType() == PredictionType.SAMPLE) {
             throw new JDiffusionException("EulerAncestralDiscreteScheduler supports prediction_type epsilon and v_prediction only");
         }
     }
 
-    @Override
-    public SchedulerKind kind() {
-        return SchedulerKind.EULER_ANCESTRAL;
-    }
-
-    @Override
-    public SchedulerConfig config() {
-        return config;
-    }
-
-    @Override
-    public float[] betas() {
-        return tables.betas().clone();
-    }
-
-    @Override
-    public float[] alphasCumprod() {
-        return tables.alphasCumprod().clone();
+    EulerAncestralDiscreteScheduler(SchedulerConfig config) {
+        this(config, TrainingTables.of(config, true));
     }
 
     @Override
     public Schedule schedule(int steps) {
         Scheduler.checkSteps(steps, config);
-        double[] timesteps = SchedulerMath.toFloat32(SchedulerMath.spacedTimesteps(
-                config.timestepSpacing(), config.numTrainTimesteps(), steps, config.stepsOffset()));
-        float[] train = tables.trainingSigmas();
-        float[] sigmas = new float[steps + 1];   // the last one is 0
-        for (int i = 0; i < steps; i++) sigmas[i] = (float) SchedulerMath.interp(timesteps[i], train);
-        return new Schedule(steps, timesteps, false, sigmas, SchedulerMath.initNoiseSigma(sigmas, config.timestepSpacing()));
+        double[] timesteps = NumpyMath.toFloat32(Schedule.spacedTimesteps(config, steps));
+        double[] sigmas = Schedule.interpolatedSigmas(timesteps, tables.trainingSigmas());
+        return Schedule.sigmaSpaced(steps, timesteps, sigmas, 0f, config.timestepSpacing());
     }
 
     @Override
@@ -66,14 +42,12 @@ public final class EulerAncestralDiscreteScheduler implements Scheduler {
     /** An Euler a run; stateless apart from the step index (the noise comes from the caller's generator). */
     public final class Run extends SchedulerRun {
         Run(Schedule schedule, int beginIndex, boolean beginIndexSet) {
-            super(schedule, beginIndex, beginIndexSet);
+            super(EulerAncestralDiscreteScheduler.this, schedule, beginIndex, beginIndexSet);
         }
 
         @Override
         public Tensor scaleModelInput(Tensor sample) {
-            checkNotFinished();
-            float sigma = schedule.sigma(stepIndex);
-            return sample.div(s(sqrt(sigma * sigma + 1f)));
+            return sigmaScaledInput(sample);
         }
 
         @Override
@@ -82,9 +56,7 @@ public final class EulerAncestralDiscreteScheduler implements Scheduler {
             sample = sample.to(ScalarType.Float);
             float sigma = schedule.sigma(stepIndex);
             // 1. predicted x0
-            Tensor x0 = config.predictionType() == SchedulerConfig.PredictionType.EPSILON
-                    ? sample.sub(modelOutput.mul(s(sigma)))
-                    : modelOutput.mul(s(-sigma / sqrt(sigma * sigma + 1f))).add(sample.div(s(sigma * sigma + 1f)));
+            Tensor x0 = SchedulerTensors.sigmaX0(config.predictionType(), modelOutput, sample, sigma);
             // 2. split the step to sigma_to into a deterministic part (to sigma_down) and noise (sigma_up)
             float from = sigma;
             float to = schedule.sigma(stepIndex + 1);
@@ -100,15 +72,7 @@ public final class EulerAncestralDiscreteScheduler implements Scheduler {
 
         @Override
         public Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps) {
-            return SchedulerMath.sigmaAddNoise(schedule, sigmaIndices(timesteps), original, noise);
+            return sigmaAddNoise(original, noise, timesteps);
         }
-
-        @Override
-        String schedulerName() {
-            return "EulerAncestralDiscreteScheduler";
-        }
-
-        @Override
-        void releaseState() {}
     }
 }

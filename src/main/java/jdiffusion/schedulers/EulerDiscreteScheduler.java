@@ -1,7 +1,7 @@
 package jdiffusion.schedulers;
 
-import static jdiffusion.schedulers.SchedulerMath.s;
-import static jdiffusion.schedulers.SchedulerMath.sqrt;
+import static jdiffusion.schedulers.SchedulerTensors.s;
+import static jdiffusion.schedulers.NumpyMath.sqrt;
 
 import jdiffusion.JDiffusionException;
 import jdiffusion.tensor.TorchGenerator;
@@ -17,14 +17,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * Algorithm 2 of Karras et al. (2022) with s_churn = 0, i.e. the plain Euler ODE step of k-diffusion.
  * Draws no random numbers (0.31 draws only when s_churn > 0, which the pipelines never pass).
  */
-public final class EulerDiscreteScheduler implements Scheduler {
-    private final SchedulerConfig config;
-    private final TrainingTables tables;
-
-    EulerDiscreteScheduler(SchedulerConfig config) {
-        this.config = config;
-        this.tables = TrainingTables.of(config, true);
-        SchedulerMath.rejectUnsupportedSigmas(config, "EulerDiscreteScheduler");
+public record EulerDiscreteScheduler(SchedulerConfig config, TrainingTables tables) implements Scheduler {
+    public EulerDiscreteScheduler {
+        Schedule.rejectUnsupportedSigmas(config, "EulerDiscreteScheduler");
         if (!config.interpolationType().equals("linear") && !config.interpolationType().equals("log_linear")) {
             throw new JDiffusionException("EulerDiscreteScheduler: interpolation_type must be linear or log_linear, got "
                     + config.interpolationType());
@@ -33,59 +28,35 @@ public final class EulerDiscreteScheduler implements Scheduler {
             throw new JDiffusionException("EulerDiscreteScheduler: timestep_type must be discrete or continuous, got "
                     + config.timestepType());
         }
-        SchedulerMath.finalSigma(config, tables);   // validates final_sigmas_type
+        Schedule.finalSigma(config, tables);   // validates final_sigmas_type
     }
 
-    @Override
-    public SchedulerKind kind() {
-        return SchedulerKind.EULER;
-    }
-
-    @Override
-    public SchedulerConfig config() {
-        return config;
-    }
-
-    @Override
-    public float[] betas() {
-        return tables.betas().clone();
-    }
-
-    @Override
-    public float[] alphasCumprod() {
-        return tables.alphasCumprod().clone();
+    EulerDiscreteScheduler(SchedulerConfig config) {
+        this(config, TrainingTables.of(config, true));
     }
 
     @Override
     public Schedule schedule(int steps) {
         Scheduler.checkSteps(steps, config);
         // timesteps are float32 in numpy already ("linspace" with dtype=np.float32)
-        double[] timesteps = SchedulerMath.toFloat32(SchedulerMath.spacedTimesteps(
-                config.timestepSpacing(), config.numTrainTimesteps(), steps, config.stepsOffset()));
+        double[] timesteps = NumpyMath.toFloat32(Schedule.spacedTimesteps(config, steps));
         float[] train = tables.trainingSigmas();
-        float[] logTrain = SchedulerMath.logs(train);
-        double[] sigmas;
-        if (config.interpolationType().equals("linear")) {
-            sigmas = new double[steps];
-            for (int i = 0; i < steps; i++) sigmas[i] = SchedulerMath.interp(timesteps[i], train);
-        } else {
-            sigmas = logLinearSigmas(train, steps);
-        }
+        double[] sigmas = config.interpolationType().equals("linear")
+                ? Schedule.interpolatedSigmas(timesteps, train)
+                : logLinearSigmas(train, steps);
         if (config.useKarrasSigmas()) {
             double min = config.sigmaMin() != null ? config.sigmaMin() : sigmas[sigmas.length - 1];
             double max = config.sigmaMax() != null ? config.sigmaMax() : sigmas[0];
-            sigmas = SchedulerMath.karrasSigmas(min, max, steps);
-            timesteps = new double[steps];
-            for (int i = 0; i < steps; i++) timesteps[i] = (float) SchedulerMath.sigmaToT(sigmas[i], logTrain);
+            sigmas = Schedule.karras(min, max, train, timesteps);
         }
         float[] all = new float[sigmas.length + 1];
         for (int i = 0; i < sigmas.length; i++) all[i] = (float) sigmas[i];
-        all[sigmas.length] = SchedulerMath.finalSigma(config, tables);
-        if (config.timestepType().equals("continuous") && config.predictionType() == SchedulerConfig.PredictionType.V_PREDICTION) {
+        all[sigmas.length] = Schedule.finalSigma(config, tables);
+        if (config.timestepType().equals("continuous") && config.predictionType() == PredictionType.V_PREDICTION) {
             // EDM-style conditioning: the UNet gets 0.25 * log(sigma)
             for (int i = 0; i < steps; i++) timesteps[i] = 0.25f * (float) Math.log(all[i]);
         }
-        return new Schedule(steps, timesteps, false, all, SchedulerMath.initNoiseSigma(all, config.timestepSpacing()));
+        return new Schedule(steps, timesteps, false, all, Schedule.initNoiseSigma(all, config.timestepSpacing()));
     }
 
     /** interpolation_type "log_linear": torch.linspace(log sigma_min, log sigma_max, n + 1).exp(), in float32. */
@@ -108,14 +79,12 @@ public final class EulerDiscreteScheduler implements Scheduler {
     /** An Euler run; stateless apart from the step index. */
     public final class Run extends SchedulerRun {
         Run(Schedule schedule, int beginIndex, boolean beginIndexSet) {
-            super(schedule, beginIndex, beginIndexSet);
+            super(EulerDiscreteScheduler.this, schedule, beginIndex, beginIndexSet);
         }
 
         @Override
         public Tensor scaleModelInput(Tensor sample) {
-            checkNotFinished();
-            float sigma = schedule.sigma(stepIndex);
-            return sample.div(s(sqrt(sigma * sigma + 1f)));
+            return sigmaScaledInput(sample);
         }
 
         @Override
@@ -124,11 +93,7 @@ public final class EulerDiscreteScheduler implements Scheduler {
             float sigma = schedule.sigma(stepIndex);
             float sigmaHat = sigma;   // sigma * (gamma + 1) with gamma = 0 (no churn)
             // 1. predicted x0 from the sigma-scaled prediction
-            Tensor x0 = switch (config.predictionType()) {
-                case EPSILON -> sample.sub(modelOutput.mul(s(sigmaHat)));
-                case V_PREDICTION -> modelOutput.mul(s(-sigma / sqrt(sigma * sigma + 1f))).add(sample.div(s(sigma * sigma + 1f)));
-                case SAMPLE -> modelOutput;
-            };
+            Tensor x0 = SchedulerTensors.sigmaX0(config.predictionType(), modelOutput, sample, sigmaHat);
             // 2. ODE derivative and Euler step
             Tensor derivative = sample.sub(x0).div(s(sigmaHat));
             float dt = schedule.sigma(stepIndex + 1) - sigmaHat;
@@ -138,7 +103,7 @@ public final class EulerDiscreteScheduler implements Scheduler {
 
         @Override
         public Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps) {
-            return SchedulerMath.sigmaAddNoise(schedule, sigmaIndices(timesteps), original, noise);
+            return sigmaAddNoise(original, noise, timesteps);
         }
 
         /**
@@ -147,18 +112,10 @@ public final class EulerDiscreteScheduler implements Scheduler {
          */
         @Override
         public Tensor getVelocity(Tensor sample, Tensor noise, Tensor timesteps) {
-            double[] ts = SchedulerMath.values(timesteps);
+            double[] ts = SchedulerTensors.values(timesteps);
             int[] idx = new int[ts.length];
             for (int i = 0; i < ts.length; i++) idx[i] = indexOrFail(ts[i]);
-            return SchedulerMath.alphaVelocity(tables.alphasCumprod(), sample, noise, idx);
+            return tables.velocity(sample, noise, idx);
         }
-
-        @Override
-        String schedulerName() {
-            return "EulerDiscreteScheduler";
-        }
-
-        @Override
-        void releaseState() {}
     }
 }

@@ -1,7 +1,7 @@
 package jdiffusion.schedulers;
 
-import static jdiffusion.schedulers.SchedulerMath.s;
-import static jdiffusion.schedulers.SchedulerMath.sqrt;
+import static jdiffusion.schedulers.SchedulerTensors.s;
+import static jdiffusion.schedulers.NumpyMath.sqrt;
 
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.pytorch.ScalarOptional;
@@ -13,24 +13,13 @@ import org.bytedeco.pytorch.Tensor;
  * listed twice (2N - 1 step calls): an Euler predictor, then the trapezoidal corrector from the same
  * starting sample. The last step, to sigma 0, is a plain Euler step.
  */
-public final class HeunDiscreteScheduler implements Scheduler {
-    private final SchedulerConfig config;
-    private final TrainingTables tables;
+public record HeunDiscreteScheduler(SchedulerConfig config, TrainingTables tables) implements Scheduler {
+    public HeunDiscreteScheduler {
+        Schedule.rejectUnsupportedSigmas(config, "HeunDiscreteScheduler");
+    }
 
     HeunDiscreteScheduler(SchedulerConfig config) {
-        this.config = config;
-        this.tables = TrainingTables.of(config, false);
-        SchedulerMath.rejectUnsupportedSigmas(config, "HeunDiscreteScheduler");
-    }
-
-    @Override
-    public SchedulerKind kind() {
-        return SchedulerKind.HEUN;
-    }
-
-    @Override
-    public SchedulerConfig config() {
-        return config;
+        this(config, TrainingTables.of(config, false));
     }
 
     @Override
@@ -39,28 +28,12 @@ public final class HeunDiscreteScheduler implements Scheduler {
     }
 
     @Override
-    public float[] betas() {
-        return tables.betas().clone();
-    }
-
-    @Override
-    public float[] alphasCumprod() {
-        return tables.alphasCumprod().clone();
-    }
-
-    @Override
     public Schedule schedule(int steps) {
         Scheduler.checkSteps(steps, config);
-        double[] t = SchedulerMath.toFloat32(SchedulerMath.spacedTimesteps(
-                config.timestepSpacing(), config.numTrainTimesteps(), steps, config.stepsOffset()));
+        double[] t = NumpyMath.toFloat32(Schedule.spacedTimesteps(config, steps));
         float[] train = tables.trainingSigmas();
-        double[] sigmas = new double[steps];
-        for (int i = 0; i < steps; i++) sigmas[i] = SchedulerMath.interp(t[i], train);
-        if (config.useKarrasSigmas()) {
-            float[] logTrain = SchedulerMath.logs(train);
-            sigmas = SchedulerMath.karrasSigmas(sigmas[steps - 1], sigmas[0], steps);
-            for (int i = 0; i < steps; i++) t[i] = (float) SchedulerMath.sigmaToT(sigmas[i], logTrain);
-        }
+        double[] sigmas = Schedule.interpolatedSigmas(t, train);
+        if (config.useKarrasSigmas()) sigmas = Schedule.karras(sigmas[steps - 1], sigmas[0], train, t);
         // [s0, s1, s1, ..., s_{n-1}, s_{n-1}, 0] and [t0, t1, t1, ..., t_{n-1}, t_{n-1}]
         float[] all = new float[2 * steps];
         double[] timesteps = new double[2 * steps - 1];
@@ -71,7 +44,7 @@ public final class HeunDiscreteScheduler implements Scheduler {
             timesteps[2 * i - 1] = timesteps[2 * i] = t[i];
         }
         all[2 * steps - 1] = 0f;
-        return new Schedule(steps, timesteps, false, all, SchedulerMath.initNoiseSigma(all, config.timestepSpacing()));
+        return new Schedule(steps, timesteps, false, all, Schedule.initNoiseSigma(all, config.timestepSpacing()));
     }
 
     @Override
@@ -86,7 +59,7 @@ public final class HeunDiscreteScheduler implements Scheduler {
         private float dt;
 
         Run(Schedule schedule, int beginIndex, boolean beginIndexSet) {
-            super(schedule, beginIndex, beginIndexSet);
+            super(HeunDiscreteScheduler.this, schedule, beginIndex, beginIndexSet);
         }
 
         private boolean firstOrder() {
@@ -95,9 +68,7 @@ public final class HeunDiscreteScheduler implements Scheduler {
 
         @Override
         public Tensor scaleModelInput(Tensor sample) {
-            checkNotFinished();
-            float sigma = schedule.sigma(stepIndex);
-            return sample.div(s(sqrt(sigma * sigma + 1f)));
+            return sigmaScaledInput(sample);
         }
 
         @Override
@@ -108,12 +79,7 @@ public final class HeunDiscreteScheduler implements Scheduler {
             float sigmaHat = sigma;   // gamma = 0: the only value diffusers supports
             // 1. predicted x0; the corrector evaluates the model at sigma_next
             float sigmaInput = first ? sigmaHat : sigmaNext;
-            Tensor x0 = switch (config.predictionType()) {
-                case EPSILON -> sample.sub(modelOutput.mul(s(sigmaInput)));
-                case V_PREDICTION -> modelOutput.mul(s(-sigmaInput / sqrt(sigmaInput * sigmaInput + 1f)))
-                        .add(sample.div(s(sigmaInput * sigmaInput + 1f)));
-                case SAMPLE -> modelOutput;
-            };
+            Tensor x0 = SchedulerTensors.sigmaX0(config.predictionType(), modelOutput, sample, sigmaInput);
             if (config.clipSample()) {
                 float r = (float) config.clipSampleRange();
                 x0 = x0.clamp(new ScalarOptional(s(-r)), new ScalarOptional(s(r)));
@@ -123,8 +89,8 @@ public final class HeunDiscreteScheduler implements Scheduler {
                 // 2-3. Euler predictor; remember where it started
                 Tensor derivative = sample.sub(x0).div(s(sigmaHat));
                 dt = sigmaNext - sigmaHat;
-                prevDerivative = SchedulerMath.hold(derivative);
-                firstSample = SchedulerMath.hold(sample);
+                prevDerivative = SchedulerTensors.hold(derivative);
+                firstSample = SchedulerTensors.hold(sample);
                 prev = sample.add(derivative.mul(s(dt)));
             } else {
                 // 2-3. corrector: average of both slopes, applied from the predictor's starting sample
@@ -138,12 +104,7 @@ public final class HeunDiscreteScheduler implements Scheduler {
 
         @Override
         public Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps) {
-            return SchedulerMath.sigmaAddNoise(schedule, sigmaIndices(timesteps), original, noise);
-        }
-
-        @Override
-        String schedulerName() {
-            return "HeunDiscreteScheduler";
+            return sigmaAddNoise(original, noise, timesteps);
         }
 
         @Override
@@ -153,8 +114,8 @@ public final class HeunDiscreteScheduler implements Scheduler {
 
         @Override
         void releaseState() {
-            SchedulerMath.release(prevDerivative);
-            SchedulerMath.release(firstSample);
+            SchedulerTensors.release(prevDerivative);
+            SchedulerTensors.release(firstSample);
             prevDerivative = null;
             firstSample = null;
         }

@@ -1,7 +1,7 @@
 package jdiffusion.schedulers;
 
-import static jdiffusion.schedulers.SchedulerMath.s;
-import static jdiffusion.schedulers.SchedulerMath.sqrt;
+import static jdiffusion.schedulers.SchedulerTensors.s;
+import static jdiffusion.schedulers.NumpyMath.sqrt;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -13,56 +13,26 @@ import org.bytedeco.pytorch.Tensor;
  * k-diffusion's {@code sample_lms}, a linear multistep method of order up to 4 over the sigmas; keeps the
  * last four ODE derivatives.
  */
-public final class LMSDiscreteScheduler implements Scheduler {
+public record LMSDiscreteScheduler(SchedulerConfig config, TrainingTables tables) implements Scheduler {
     private static final int ORDER = 4;   // the default `order` argument of step()
 
-    private final SchedulerConfig config;
-    private final TrainingTables tables;
+    public LMSDiscreteScheduler {
+        Schedule.rejectUnsupportedSigmas(config, "LMSDiscreteScheduler");
+    }
 
     LMSDiscreteScheduler(SchedulerConfig config) {
-        this.config = config;
-        this.tables = TrainingTables.of(config, false);
-        SchedulerMath.rejectUnsupportedSigmas(config, "LMSDiscreteScheduler");
-    }
-
-    @Override
-    public SchedulerKind kind() {
-        return SchedulerKind.LMS;
-    }
-
-    @Override
-    public SchedulerConfig config() {
-        return config;
-    }
-
-    @Override
-    public float[] betas() {
-        return tables.betas().clone();
-    }
-
-    @Override
-    public float[] alphasCumprod() {
-        return tables.alphasCumprod().clone();
+        this(config, TrainingTables.of(config, false));
     }
 
     @Override
     public Schedule schedule(int steps) {
         Scheduler.checkSteps(steps, config);
         // float64 timesteps here (cast to float32 only at the end)
-        double[] timesteps = SchedulerMath.spacedTimesteps(
-                config.timestepSpacing(), config.numTrainTimesteps(), steps, config.stepsOffset());
+        double[] timesteps = Schedule.spacedTimesteps(config, steps);
         float[] train = tables.trainingSigmas();
-        double[] sigmas = new double[steps];
-        for (int i = 0; i < steps; i++) sigmas[i] = SchedulerMath.interp(timesteps[i], train);
-        if (config.useKarrasSigmas()) {
-            float[] logTrain = SchedulerMath.logs(train);
-            sigmas = SchedulerMath.karrasSigmas(sigmas[steps - 1], sigmas[0], steps);
-            for (int i = 0; i < steps; i++) timesteps[i] = SchedulerMath.sigmaToT(sigmas[i], logTrain);
-        }
-        float[] all = new float[steps + 1];   // the last one is 0
-        for (int i = 0; i < steps; i++) all[i] = (float) sigmas[i];
-        return new Schedule(steps, SchedulerMath.toFloat32(timesteps), false, all,
-                SchedulerMath.initNoiseSigma(all, config.timestepSpacing()));
+        double[] sigmas = Schedule.interpolatedSigmas(timesteps, train);
+        if (config.useKarrasSigmas()) sigmas = Schedule.karras(sigmas[steps - 1], sigmas[0], train, timesteps);
+        return Schedule.sigmaSpaced(steps, timesteps, sigmas, 0f, config.timestepSpacing());
     }
 
     @Override
@@ -75,28 +45,22 @@ public final class LMSDiscreteScheduler implements Scheduler {
         private final List<Tensor> derivatives = new ArrayList<>();   // held
 
         Run(Schedule schedule, int beginIndex, boolean beginIndexSet) {
-            super(schedule, beginIndex, beginIndexSet);
+            super(LMSDiscreteScheduler.this, schedule, beginIndex, beginIndexSet);
         }
 
         @Override
         public Tensor scaleModelInput(Tensor sample) {
-            checkNotFinished();
-            float sigma = schedule.sigma(stepIndex);
-            return sample.div(s(sqrt(sigma * sigma + 1f)));
+            return sigmaScaledInput(sample);
         }
 
         @Override
         StepOutput doStep(Tensor modelOutput, Tensor sample, TorchGenerator generator) {
             float sigma = schedule.sigma(stepIndex);
             // 1. predicted x0
-            Tensor x0 = switch (config.predictionType()) {
-                case EPSILON -> sample.sub(modelOutput.mul(s(sigma)));
-                case V_PREDICTION -> modelOutput.mul(s(-sigma / sqrt(sigma * sigma + 1f))).add(sample.div(s(sigma * sigma + 1f)));
-                case SAMPLE -> modelOutput;
-            };
+            Tensor x0 = SchedulerTensors.sigmaX0(config.predictionType(), modelOutput, sample, sigma);
             // 2. ODE derivative
-            derivatives.add(SchedulerMath.hold(sample.sub(x0).div(s(sigma))));
-            if (derivatives.size() > ORDER) SchedulerMath.release(derivatives.removeFirst());
+            derivatives.add(SchedulerTensors.hold(sample.sub(x0).div(s(sigma))));
+            if (derivatives.size() > ORDER) SchedulerTensors.release(derivatives.removeFirst());
 
             // 3. coefficients: diffusers bounds the order by the absolute step index, so a run that
             //    starts mid-schedule (img2img) uses the higher-order basis from its first step
@@ -105,7 +69,7 @@ public final class LMSDiscreteScheduler implements Scheduler {
             // 4. prev = sample + sum(coeff_k * derivative_{newest - k}); zip stops at the shorter list
             Tensor sum = null;
             for (int k = 0; k < Math.min(order, derivatives.size()); k++) {
-                float coeff = (float) SchedulerMath.lmsCoefficient(sigmas, order, stepIndex, k);
+                float coeff = (float) NumpyMath.lmsCoefficient(sigmas, order, stepIndex, k);
                 Tensor term = derivatives.get(derivatives.size() - 1 - k).mul(s(coeff));
                 sum = sum == null ? term : sum.add(term);
             }
@@ -114,12 +78,7 @@ public final class LMSDiscreteScheduler implements Scheduler {
 
         @Override
         public Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps) {
-            return SchedulerMath.sigmaAddNoise(schedule, sigmaIndices(timesteps), original, noise);
-        }
-
-        @Override
-        String schedulerName() {
-            return "LMSDiscreteScheduler";
+            return sigmaAddNoise(original, noise, timesteps);
         }
 
         @Override
@@ -129,7 +88,7 @@ public final class LMSDiscreteScheduler implements Scheduler {
 
         @Override
         void releaseState() {
-            derivatives.forEach(SchedulerMath::release);
+            derivatives.forEach(SchedulerTensors::release);
             derivatives.clear();
         }
     }

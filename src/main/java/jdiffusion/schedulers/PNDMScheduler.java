@@ -1,7 +1,7 @@
 package jdiffusion.schedulers;
 
-import static jdiffusion.schedulers.SchedulerMath.s;
-import static jdiffusion.schedulers.SchedulerMath.sqrt;
+import static jdiffusion.schedulers.SchedulerTensors.s;
+import static jdiffusion.schedulers.NumpyMath.sqrt;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -15,42 +15,20 @@ import org.bytedeco.pytorch.Tensor;
  * The second timestep is repeated: that call re-does the first step with the average of both model
  * outputs (a two-point warm-up instead of Runge-Kutta). Up to four past model outputs are kept.
  */
-public final class PNDMScheduler implements Scheduler {
-    private final SchedulerConfig config;
-    private final TrainingTables tables;
-    private final float finalAlphaCumprod;
+public record PNDMScheduler(SchedulerConfig config, TrainingTables tables) implements Scheduler {
 
-    PNDMScheduler(SchedulerConfig config) {
-        this.config = config;
-        this.tables = TrainingTables.of(config, false);
-        this.finalAlphaCumprod = config.setAlphaToOne() ? 1f : tables.alphasCumprod()[0];
+    public PNDMScheduler {
         if (!config.skipPrkSteps()) {
             throw new JDiffusionException("PNDMScheduler with skip_prk_steps false (Runge-Kutta warm-up) is not"
                     + " supported; set skip_prk_steps to true, as every Stable Diffusion config does");
         }
-        if (config.predictionType() == SchedulerConfig.PredictionType.SAMPLE) {
+        if (config.predictionType() == PredictionType.SAMPLE) {
             throw new JDiffusionException("PNDMScheduler supports prediction_type epsilon and v_prediction only");
         }
     }
 
-    @Override
-    public SchedulerKind kind() {
-        return SchedulerKind.PNDM;
-    }
-
-    @Override
-    public SchedulerConfig config() {
-        return config;
-    }
-
-    @Override
-    public float[] betas() {
-        return tables.betas().clone();
-    }
-
-    @Override
-    public float[] alphasCumprod() {
-        return tables.alphasCumprod().clone();
+    PNDMScheduler(SchedulerConfig config) {
+        this(config, TrainingTables.of(config, false));
     }
 
     @Override
@@ -58,8 +36,7 @@ public final class PNDMScheduler implements Scheduler {
         Scheduler.checkSteps(steps, config);
         // ascending "_timesteps", then the PLMS list with the second-to-last repeated, reversed:
         // [t_n-1, t_n-2, t_n-2, t_n-3, ..., t_0]
-        double[] asc = SchedulerMath.reversed(SchedulerMath.round(SchedulerMath.spacedTimesteps(
-                config.timestepSpacing(), config.numTrainTimesteps(), steps, config.stepsOffset())));
+        double[] asc = NumpyMath.reversed(NumpyMath.round(Schedule.spacedTimesteps(config, steps)));
         List<Double> plms = new ArrayList<>();
         for (int i = 0; i < asc.length - 1; i++) plms.add(asc[i]);
         if (asc.length >= 2) plms.add(asc[asc.length - 2]);
@@ -74,10 +51,6 @@ public final class PNDMScheduler implements Scheduler {
         return new Run(schedule, beginIndex, beginIndexSet);
     }
 
-    public Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps) {
-        return SchedulerMath.alphaAddNoise(tables.alphasCumprod(), original, noise, timesteps);
-    }
-
     /** A PLMS run: the counter, the past model outputs ({@code ets}) and the warm-up sample. */
     public final class Run extends SchedulerRun {
         private final List<Tensor> ets = new ArrayList<>();   // held; newest last, at most 4
@@ -85,7 +58,7 @@ public final class PNDMScheduler implements Scheduler {
         private int counter;
 
         Run(Schedule schedule, int beginIndex, boolean beginIndexSet) {
-            super(schedule, beginIndex, beginIndexSet);
+            super(PNDMScheduler.this, schedule, beginIndex, beginIndexSet);
         }
 
         @Override
@@ -94,8 +67,8 @@ public final class PNDMScheduler implements Scheduler {
             int t = (int) schedule.timestep(stepIndex);
             int prevT = t - ratio;
             if (counter != 1) {
-                while (ets.size() > 3) SchedulerMath.release(ets.removeFirst());
-                ets.add(SchedulerMath.hold(modelOutput));
+                while (ets.size() > 3) SchedulerTensors.release(ets.removeFirst());
+                ets.add(SchedulerTensors.hold(modelOutput));
             } else {
                 // the repeated timestep: redo the step from the previous timestep
                 prevT = t;
@@ -108,7 +81,7 @@ public final class PNDMScheduler implements Scheduler {
             int n = ets.size();
             if (n == 1 && counter == 0) {
                 eps = modelOutput;
-                curSample = SchedulerMath.hold(sample);
+                curSample = SchedulerTensors.hold(sample);
             } else if (n == 1 && counter == 1) {
                 eps = modelOutput.add(ets.get(0)).div(s(2f));
                 x = curSample;
@@ -123,7 +96,7 @@ public final class PNDMScheduler implements Scheduler {
                         .sub(ets.get(0).mul(s(9f))).mul(s((float) (1.0 / 24)));
             }
             Tensor prev = prevSample(x, t, prevT, eps);
-            SchedulerMath.release(used);
+            SchedulerTensors.release(used);
             counter++;
             return new StepOutput(prev, null);
         }
@@ -131,26 +104,16 @@ public final class PNDMScheduler implements Scheduler {
         /** Formula (9) of the PNDM paper: x_{t - delta} from x_t and the (combined) noise estimate. */
         private Tensor prevSample(Tensor sample, int t, int prevT, Tensor eps) {
             float[] ac = tables.alphasCumprod();
-            float alphaProdT = SchedulerMath.alphaAt(ac, t);
-            float alphaProdTPrev = prevT >= 0 ? SchedulerMath.alphaAt(ac, prevT) : finalAlphaCumprod;
+            float alphaProdT = tables.alphaAt(t);
+            float alphaProdTPrev = prevT >= 0 ? tables.alphaAt(prevT) : tables.finalAlphaCumprod(config.setAlphaToOne());
             float betaProdT = 1f - alphaProdT;
             float betaProdTPrev = 1f - alphaProdTPrev;
-            if (config.predictionType() == SchedulerConfig.PredictionType.V_PREDICTION) {
+            if (config.predictionType() == PredictionType.V_PREDICTION) {
                 eps = eps.mul(s(sqrt(alphaProdT))).add(sample.mul(s(sqrt(betaProdT))));
             }
             float sampleCoeff = sqrt(alphaProdTPrev / alphaProdT);
             float denom = alphaProdT * sqrt(betaProdTPrev) + sqrt(alphaProdT * betaProdT * alphaProdTPrev);
             return sample.mul(s(sampleCoeff)).sub(eps.mul(s(alphaProdTPrev - alphaProdT)).div(s(denom)));
-        }
-
-        @Override
-        public Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps) {
-            return PNDMScheduler.this.addNoise(original, noise, timesteps);
-        }
-
-        @Override
-        String schedulerName() {
-            return "PNDMScheduler";
         }
 
         @Override
@@ -160,9 +123,9 @@ public final class PNDMScheduler implements Scheduler {
 
         @Override
         void releaseState() {
-            ets.forEach(SchedulerMath::release);
+            ets.forEach(SchedulerTensors::release);
             ets.clear();
-            SchedulerMath.release(curSample);
+            SchedulerTensors.release(curSample);
             curSample = null;
         }
     }

@@ -3,8 +3,8 @@ package jdiffusion.schedulers;
 import jdiffusion.JDiffusionException;
 
 /**
- * A diffusers scheduler: its resolved configuration and float32 training tables, immutable and
- * shareable between threads. {@link #schedule} is {@code set_timesteps(n)}; the mutable part of a
+ * A diffusers scheduler: a record of its resolved configuration, its float32 training tables and any
+ * extras (DDIM's and TCD's eta), immutable and shareable between threads. {@link #schedule} is {@code set_timesteps(n)}; the mutable part of a
  * diffusers scheduler (step counter, multistep history) lives in the {@link SchedulerRun} that
  * {@link #start} returns, one per generation, so concurrent generations never interfere
  * (huggingface/diffusers#3672).
@@ -12,22 +12,44 @@ import jdiffusion.JDiffusionException;
 public sealed interface Scheduler
         permits DDPMScheduler, DDIMScheduler, PNDMScheduler, LMSDiscreteScheduler, EulerDiscreteScheduler,
         EulerAncestralDiscreteScheduler, HeunDiscreteScheduler, DPMSolverMultistepScheduler,
-        UniPCMultistepScheduler {
-
-    SchedulerKind kind();
+        UniPCMultistepScheduler, LCMScheduler, TCDScheduler {
 
     SchedulerConfig config();
+
+    /** {@code betas} and {@code alphas_cumprod}, as the diffusers constructor builds them. */
+    TrainingTables tables();
+
+    /** The diffusers class this scheduler mirrors. */
+    default SchedulerKind kind() {
+        return switch (this) {
+            case DDPMScheduler ignored -> SchedulerKind.DDPM;
+            case DDIMScheduler ignored -> SchedulerKind.DDIM;
+            case PNDMScheduler ignored -> SchedulerKind.PNDM;
+            case LMSDiscreteScheduler ignored -> SchedulerKind.LMS;
+            case EulerDiscreteScheduler ignored -> SchedulerKind.EULER;
+            case EulerAncestralDiscreteScheduler ignored -> SchedulerKind.EULER_ANCESTRAL;
+            case HeunDiscreteScheduler ignored -> SchedulerKind.HEUN;
+            case DPMSolverMultistepScheduler ignored -> SchedulerKind.DPM_SOLVER_MULTISTEP;
+            case UniPCMultistepScheduler ignored -> SchedulerKind.UNIPC;
+            case LCMScheduler ignored -> SchedulerKind.LCM;
+            case TCDScheduler ignored -> SchedulerKind.TCD;
+        };
+    }
 
     /** diffusers' {@code order}: UNet calls per step of the nominal schedule (2 for Heun, else 1). */
     default int order() {
         return 1;
     }
 
-    /** {@code betas}, float32, one per training timestep. */
-    float[] betas();
+    /** {@code betas}, float32, one per training timestep (a copy). */
+    default float[] betas() {
+        return tables().betas();
+    }
 
-    /** {@code alphas_cumprod}, float32, one per training timestep. */
-    float[] alphasCumprod();
+    /** {@code alphas_cumprod}, float32, one per training timestep (a copy). */
+    default float[] alphasCumprod() {
+        return tables().alphasCumprod();
+    }
 
     /** {@code set_timesteps(steps)}: the timesteps (and sigmas) for {@code steps} inference steps. */
     Schedule schedule(int steps);

@@ -53,7 +53,9 @@ public record SchedulerConfig(
         boolean eulerAtFinal,
         double lambdaMinClipped,
         boolean predictX0,                  // UniPC
-        List<Integer> disableCorrector) {   // UniPC
+        List<Integer> disableCorrector,     // UniPC
+        Integer originalInferenceSteps,     // LCM, TCD: the distillation schedule (TCD: null = every timestep)
+        double timestepScaling) {           // LCM: c_skip/c_out of the consistency boundary condition
 
     public enum BetaSchedule {
         LINEAR("linear"), SCALED_LINEAR("scaled_linear"), SQUAREDCOS_CAP_V2("squaredcos_cap_v2");
@@ -61,16 +63,6 @@ public record SchedulerConfig(
         final String json;
 
         BetaSchedule(String json) {
-            this.json = json;
-        }
-    }
-
-    public enum PredictionType {
-        EPSILON("epsilon"), V_PREDICTION("v_prediction"), SAMPLE("sample");
-
-        final String json;
-
-        PredictionType(String json) {
             this.json = json;
         }
     }
@@ -94,6 +86,10 @@ public record SchedulerConfig(
                         + " values but num_train_timesteps is " + numTrainTimesteps);
         require(stepsOffset >= 0, "steps_offset must be >= 0, got " + stepsOffset);
         require(solverOrder >= 1 && solverOrder <= 3, "solver_order must be 1, 2 or 3, got " + solverOrder);
+        require(originalInferenceSteps == null || (originalInferenceSteps >= 1 && originalInferenceSteps <= numTrainTimesteps),
+                "original_inference_steps must be between 1 and num_train_timesteps (" + numTrainTimesteps + "), got "
+                        + originalInferenceSteps);
+        require(timestepScaling > 0 && Double.isFinite(timestepScaling), "timestep_scaling must be positive, got " + timestepScaling);
         trainedBetas = trainedBetas == null ? null : List.copyOf(trainedBetas);
         disableCorrector = List.copyOf(disableCorrector);
     }
@@ -149,6 +145,14 @@ public record SchedulerConfig(
                 d.putNull("variance_type");
                 d.put("solver_type", "midpoint");
             }
+            case LCM, TCD -> {
+                // the LCM/TCD distillations are of SD: its betas, DDIM's set_alpha_to_one default
+                d.put("beta_start", 0.00085);
+                d.put("beta_end", 0.012);
+                d.put("beta_schedule", "scaled_linear");
+                d.put("set_alpha_to_one", true);
+                d.put("timestep_spacing", "leading");
+            }
             case LMS, EULER, EULER_ANCESTRAL, UNIPC -> { }
         }
         return d;
@@ -192,6 +196,8 @@ public record SchedulerConfig(
         d.put("lambda_min_clipped", Double.NEGATIVE_INFINITY);
         d.put("predict_x0", true);
         d.set("disable_corrector", JSON.createArrayNode());
+        d.put("original_inference_steps", 50);
+        d.put("timestep_scaling", 10.0);
         return d;
     }
 
@@ -202,7 +208,7 @@ public record SchedulerConfig(
                 number(n, "beta_end"),
                 choice(n, "beta_schedule", BetaSchedule.values(), b -> b.json),
                 doubles(n, "trained_betas"),
-                choice(n, "prediction_type", PredictionType.values(), p -> p.json),
+                choice(n, "prediction_type", PredictionType.values(), PredictionType::configName),
                 choice(n, "timestep_spacing", TimestepSpacing.values(), s -> s.json),
                 integer(n, "steps_offset"),
                 bool(n, "set_alpha_to_one"),
@@ -230,7 +236,9 @@ public record SchedulerConfig(
                 bool(n, "euler_at_final"),
                 number(n, "lambda_min_clipped"),
                 bool(n, "predict_x0"),
-                integers(n, "disable_corrector"));
+                integers(n, "disable_corrector"),
+                n.get("original_inference_steps").isNull() ? null : integer(n, "original_inference_steps"),
+                number(n, "timestep_scaling"));
     }
 
     // ---- typed reads that name the key when the value has the wrong type ----

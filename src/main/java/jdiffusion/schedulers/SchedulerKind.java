@@ -10,7 +10,9 @@ public enum SchedulerKind {
     EULER_ANCESTRAL("EulerAncestralDiscreteScheduler", true),
     HEUN("HeunDiscreteScheduler", false),
     DPM_SOLVER_MULTISTEP("DPMSolverMultistepScheduler", false),
-    UNIPC("UniPCMultistepScheduler", false);
+    UNIPC("UniPCMultistepScheduler", false),
+    LCM("LCMScheduler", true),                    // fresh noise at every step but the last
+    TCD("TCDScheduler", true);                    // the same, scaled by eta (gamma) > 0
 
     private final String className;
     private final boolean stochastic;
@@ -42,6 +44,8 @@ public enum SchedulerKind {
             case HEUN -> new HeunDiscreteScheduler(config);
             case DPM_SOLVER_MULTISTEP -> new DPMSolverMultistepScheduler(config);
             case UNIPC -> new UniPCMultistepScheduler(config);
+            case LCM -> new LCMScheduler(config);
+            case TCD -> new TCDScheduler(config);
         };
     }
 }

@@ -18,19 +18,21 @@ import org.bytedeco.pytorch.Tensor;
 public abstract sealed class SchedulerRun implements AutoCloseable
         permits DDPMScheduler.Run, DDIMScheduler.Run, PNDMScheduler.Run, LMSDiscreteScheduler.Run,
         EulerDiscreteScheduler.Run, EulerAncestralDiscreteScheduler.Run, HeunDiscreteScheduler.Run,
-        DPMSolverMultistepScheduler.Run, UniPCMultistepScheduler.Run {
+        DPMSolverMultistepScheduler.Run, UniPCMultistepScheduler.Run, LCMScheduler.Run, TCDScheduler.Run {
 
+    private final Scheduler scheduler;
     final Schedule schedule;
     private final int beginIndex;
     private final boolean beginIndexSet;
     /** Absolute index into the schedule of the next step (diffusers' {@code _step_index}). */
     int stepIndex;
 
-    SchedulerRun(Schedule schedule, int beginIndex, boolean beginIndexSet) {
+    SchedulerRun(Scheduler scheduler, Schedule schedule, int beginIndex, boolean beginIndexSet) {
         if (beginIndex < 0 || beginIndex >= schedule.size()) {
             throw new IllegalArgumentException("begin index " + beginIndex + " outside the schedule of "
                     + schedule.size() + " timesteps");
         }
+        this.scheduler = scheduler;
         this.schedule = schedule;
         this.beginIndex = beginIndex;
         this.beginIndexSet = beginIndexSet;
@@ -113,18 +115,35 @@ public abstract sealed class SchedulerRun implements AutoCloseable
      * from the schedule, or, in an image-to-image run (begin index set), the sigma at the current step
      * (Pitfall 6). Use it to noise the init latents to {@code timestep(0)}.
      */
-    public abstract Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps);
+    public Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps) {
+        // the alpha-based schedulers share DDPM's add_noise (diffusers' "Copied from"); sigma-based runs override
+        return scheduler.tables().addNoise(original, noise, timesteps);
+    }
+
+    /** scale_model_input of the sigma-based schedulers: sample / sqrt(sigma^2 + 1) at the current step. */
+    final Tensor sigmaScaledInput(Tensor sample) {
+        checkNotFinished();
+        float sigma = schedule.sigma(stepIndex);
+        return sample.div(SchedulerTensors.s(NumpyMath.sqrt(sigma * sigma + 1f)));
+    }
+
+    /** add_noise of the sigma-based schedulers (Euler, Euler a, LMS, Heun): x0 + noise * sigma. */
+    final Tensor sigmaAddNoise(Tensor original, Tensor noise, Tensor timesteps) {
+        return SchedulerTensors.sigmaAddNoise(schedule, sigmaIndices(timesteps), original, noise);
+    }
 
     /** {@code get_velocity(sample, noise, timesteps)}: the v-prediction target, where diffusers has it. */
     public Tensor getVelocity(Tensor sample, Tensor noise, Tensor timesteps) {
         throw new JDiffusionException(schedulerName() + " has no get_velocity in diffusers; use DDPM or DDIM");
     }
 
-    abstract String schedulerName();
+    final String schedulerName() {
+        return scheduler.kind().className();
+    }
 
     /** Sigma-schedule indices for add_noise, as diffusers' sigma-based {@code add_noise} picks them. */
     final int[] sigmaIndices(Tensor timesteps) {
-        double[] ts = SchedulerMath.values(timesteps);
+        double[] ts = SchedulerTensors.values(timesteps);
         int[] idx = new int[ts.length];
         for (int i = 0; i < ts.length; i++) {
             if (!beginIndexSet) {
@@ -152,7 +171,7 @@ public abstract sealed class SchedulerRun implements AutoCloseable
     }
 
     /** Drops every tensor kept between steps. Idempotent. */
-    abstract void releaseState();
+    void releaseState() {}
 
     /** How many tensors the run keeps between steps right now (for tests). */
     int heldCount() {

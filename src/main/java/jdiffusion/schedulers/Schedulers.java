@@ -37,7 +37,9 @@ public final class Schedulers {
             new Sampler("DDIM", SchedulerKind.DDIM, Map.of()),
             new Sampler("PLMS", SchedulerKind.PNDM, Map.of()),
             new Sampler("UniPC", SchedulerKind.UNIPC, Map.of()),
-            new Sampler("DDPM", SchedulerKind.DDPM, Map.of()));
+            new Sampler("DDPM", SchedulerKind.DDPM, Map.of()),
+            new Sampler("LCM", SchedulerKind.LCM, Map.of()),
+            new Sampler("TCD", SchedulerKind.TCD, Map.of()));
 
     /** The A1111 samplers, in the order A1111 lists them. */
     public static List<Sampler> samplers() {

@@ -1,9 +1,9 @@
 package jdiffusion.schedulers;
 
-import static jdiffusion.schedulers.SchedulerMath.alphaOf;
-import static jdiffusion.schedulers.SchedulerMath.expm1;
-import static jdiffusion.schedulers.SchedulerMath.lambdaOf;
-import static jdiffusion.schedulers.SchedulerMath.s;
+import static jdiffusion.schedulers.NumpyMath.alphaOf;
+import static jdiffusion.schedulers.NumpyMath.expm1;
+import static jdiffusion.schedulers.NumpyMath.lambdaOf;
+import static jdiffusion.schedulers.SchedulerTensors.s;
 
 import java.util.Arrays;
 import jdiffusion.JDiffusionException;
@@ -16,45 +16,26 @@ import org.bytedeco.pytorch.Tensor;
  * diffusers default. Each step first corrects the sample the previous step predicted (UniC, using the
  * new model output), then predicts the next one (UniP).
  */
-public final class UniPCMultistepScheduler implements Scheduler {
-    private final SchedulerConfig config;
-    private final TrainingTables tables;
-    private final boolean bh1;
-
-    UniPCMultistepScheduler(SchedulerConfig config) {
-        this.config = config;
-        this.tables = TrainingTables.of(config, true);
+public record UniPCMultistepScheduler(SchedulerConfig config, TrainingTables tables) implements Scheduler {
+    public UniPCMultistepScheduler {
         String st = config.solverType();
         // midpoint/heun/logrho (DPM-Solver names) are registered as bh2 by diffusers
         if (!st.equals("bh1") && !st.equals("bh2") && !st.equals("midpoint") && !st.equals("heun") && !st.equals("logrho")) {
             throw new JDiffusionException("UniPCMultistepScheduler: solver_type must be bh1 or bh2, got '" + st + "'");
         }
-        this.bh1 = st.equals("bh1");
         if (config.thresholding()) {
             throw new JDiffusionException("UniPCMultistepScheduler: thresholding is not supported (it is for pixel-space models)");
         }
-        SchedulerMath.rejectUnsupportedSigmas(config, "UniPCMultistepScheduler");
-        SchedulerMath.finalSigma(config, tables);
+        Schedule.rejectUnsupportedSigmas(config, "UniPCMultistepScheduler");
+        Schedule.finalSigma(config, tables);
     }
 
-    @Override
-    public SchedulerKind kind() {
-        return SchedulerKind.UNIPC;
+    UniPCMultistepScheduler(SchedulerConfig config) {
+        this(config, TrainingTables.of(config, true));
     }
 
-    @Override
-    public SchedulerConfig config() {
-        return config;
-    }
-
-    @Override
-    public float[] betas() {
-        return tables.betas().clone();
-    }
-
-    @Override
-    public float[] alphasCumprod() {
-        return tables.alphasCumprod().clone();
+    private boolean bh1() {
+        return config.solverType().equals("bh1");
     }
 
     @Override
@@ -63,7 +44,7 @@ public final class UniPCMultistepScheduler implements Scheduler {
         int n = config.numTrainTimesteps();
         double[] timesteps = switch (config.timestepSpacing()) {
             case LINSPACE -> {
-                double[] t = SchedulerMath.reversed(SchedulerMath.round(SchedulerMath.linspace(0, n - 1, steps + 1)));
+                double[] t = NumpyMath.reversed(NumpyMath.round(NumpyMath.linspace(0, n - 1, steps + 1)));
                 yield Arrays.copyOf(t, t.length - 1);
             }
             case LEADING -> {
@@ -73,7 +54,7 @@ public final class UniPCMultistepScheduler implements Scheduler {
                 yield t;
             }
             case TRAILING -> {
-                double[] t = SchedulerMath.round(SchedulerMath.arange(n, 0, -((double) n / steps)));
+                double[] t = NumpyMath.round(NumpyMath.arange(n, 0, -((double) n / steps)));
                 for (int i = 0; i < t.length; i++) t[i] -= 1;
                 yield t;
             }
@@ -81,20 +62,20 @@ public final class UniPCMultistepScheduler implements Scheduler {
         float[] train = tables.trainingSigmas();
         float[] all;
         if (config.useKarrasSigmas()) {
-            float[] logTrain = SchedulerMath.logs(train);
-            double[] sigmas = SchedulerMath.karrasSigmas(train[0], train[n - 1], steps);
+            float[] logTrain = Schedule.logs(train);
+            double[] sigmas = Schedule.karrasSigmas(train[0], train[n - 1], steps);
             timesteps = new double[steps];
             all = new float[steps + 1];
             for (int i = 0; i < steps; i++) {
-                timesteps[i] = Math.rint(SchedulerMath.sigmaToT(sigmas[i], logTrain));
+                timesteps[i] = Math.rint(Schedule.sigmaToT(sigmas[i], logTrain));
                 all[i] = (float) sigmas[i];
             }
             // 0.31 repeats the last Karras sigma here (final_sigmas_type is not consulted on this path)
             all[steps] = all[steps - 1];
         } else {
             all = new float[timesteps.length + 1];
-            for (int i = 0; i < timesteps.length; i++) all[i] = (float) SchedulerMath.interp(timesteps[i], train);
-            all[timesteps.length] = SchedulerMath.finalSigma(config, tables);
+            for (int i = 0; i < timesteps.length; i++) all[i] = (float) NumpyMath.interp(timesteps[i], train);
+            all[timesteps.length] = Schedule.finalSigma(config, tables);
         }
         return new Schedule(steps, timesteps, true, all, 1f);
     }
@@ -112,7 +93,7 @@ public final class UniPCMultistepScheduler implements Scheduler {
         private int thisOrder;
 
         Run(Schedule schedule, int beginIndex, boolean beginIndexSet) {
-            super(schedule, beginIndex, beginIndexSet);
+            super(UniPCMultistepScheduler.this, schedule, beginIndex, beginIndexSet);
         }
 
         @Override
@@ -121,17 +102,17 @@ public final class UniPCMultistepScheduler implements Scheduler {
             Tensor converted = convertModelOutput(modelOutput, sample);
             if (useCorrector) sample = correct(converted, lastSample, sample, thisOrder);
 
-            SchedulerMath.release(modelOutputs[0]);
+            SchedulerTensors.release(modelOutputs[0]);
             System.arraycopy(modelOutputs, 1, modelOutputs, 0, modelOutputs.length - 1);
-            modelOutputs[modelOutputs.length - 1] = SchedulerMath.hold(converted);
+            modelOutputs[modelOutputs.length - 1] = SchedulerTensors.hold(converted);
 
             int order = config.lowerOrderFinal()
                     ? Math.min(config.solverOrder(), schedule.size() - stepIndex)
                     : config.solverOrder();
             thisOrder = Math.min(order, lowerOrderNums + 1);   // warm-up of the multistep history
 
-            SchedulerMath.release(lastSample);
-            lastSample = SchedulerMath.hold(sample);
+            SchedulerTensors.release(lastSample);
+            lastSample = SchedulerTensors.hold(sample);
             Tensor prev = predict(sample, thisOrder);
             if (lowerOrderNums < config.solverOrder()) lowerOrderNums++;
             return new StepOutput(prev, null);
@@ -167,7 +148,7 @@ public final class UniPCMultistepScheduler implements Scheduler {
             Tensor xt = base(x, m0, c);
             if (order == 1) return xt;   // diffusers subtracts alpha_t * B_h * 0
             // order 2 uses the simplified rho = 0.5; higher orders solve R[:-1, :-1] rho = b[:-1]
-            double[] rhos = order == 2 ? new double[] {0.5} : SchedulerMath.solve(minor(c.r), Arrays.copyOf(c.b, order - 1));
+            double[] rhos = order == 2 ? new double[] {0.5} : NumpyMath.solve(minor(c.r), Arrays.copyOf(c.b, order - 1));
             Tensor res = weighted(rhos, c.d1s, order - 1);
             return xt.sub(res.mul(s(c.scale * c.bh)));
         }
@@ -182,7 +163,7 @@ public final class UniPCMultistepScheduler implements Scheduler {
             }
             Tensor m0 = modelOutputs[modelOutputs.length - 1];
             Tensor xt = base(lastSample, m0, c);
-            double[] rhos = order == 1 ? new double[] {0.5} : SchedulerMath.solve(c.r, c.b);
+            double[] rhos = order == 1 ? new double[] {0.5} : NumpyMath.solve(c.r, c.b);
             Tensor d1t = modelT.sub(m0);
             Tensor corr = d1t.mul(s((float) rhos[order - 1]));
             if (order > 1) corr = weighted(rhos, c.d1s, order - 1).add(corr);
@@ -239,7 +220,7 @@ public final class UniPCMultistepScheduler implements Scheduler {
             float hh = x0 ? -h : h;
             float hPhi1 = expm1(hh);   // h * phi_1(h) = e^h - 1
             float hPhiK = hPhi1 / hh - 1f;
-            float bh = bh1 ? hh : expm1(hh);
+            float bh = bh1() ? hh : expm1(hh);
             double[][] r = new double[order][order];
             double[] b = new double[order];
             int factorial = 1;
@@ -260,18 +241,13 @@ public final class UniPCMultistepScheduler implements Scheduler {
 
         @Override
         public Tensor addNoise(Tensor original, Tensor noise, Tensor timesteps) {
-            return SchedulerMath.vpAddNoise(schedule, sigmaIndices(timesteps), original, noise);
+            return SchedulerTensors.vpAddNoise(schedule, sigmaIndices(timesteps), original, noise);
         }
 
         @Override
         int indexOrFail(double t) {
             int i = schedule.indexForTimestep(t);
             return i < 0 ? schedule.size() - 1 : i;
-        }
-
-        @Override
-        String schedulerName() {
-            return "UniPCMultistepScheduler";
         }
 
         @Override
@@ -282,10 +258,10 @@ public final class UniPCMultistepScheduler implements Scheduler {
         @Override
         void releaseState() {
             for (int i = 0; i < modelOutputs.length; i++) {
-                SchedulerMath.release(modelOutputs[i]);
+                SchedulerTensors.release(modelOutputs[i]);
                 modelOutputs[i] = null;
             }
-            SchedulerMath.release(lastSample);
+            SchedulerTensors.release(lastSample);
             lastSample = null;
         }
     }

@@ -21,6 +21,27 @@ import org.bytedeco.pytorch.global.torch;
 public final class NativeThreads {
     private NativeThreads() {}
 
+    /**
+     * The process-wide thread settings inference wants, made once: OpenBLAS single-threaded (see
+     * above) and, unless {@code OMP_NUM_THREADS} is set (the user's choice wins), one libtorch thread
+     * per physical core (libtorch starts one per logical CPU; hyperthread pairs only compete for one
+     * core's vector units). Idempotent: only the first call changes anything, so an explicit
+     * {@link #setComputeThreads} after it stands. The CLI calls it at start and
+     * {@code StableDiffusionPipeline.load} before loading; a library user who builds models directly
+     * calls it once. Model loading itself changes no process-wide setting.
+     */
+    public static void configureForInference() {
+        synchronized (NativeThreads.class) {
+            if (configured) return;
+            configured = true;
+        }
+        singleThreadedBlas();
+        if (System.getenv("OMP_NUM_THREADS") == null) setComputeThreads(physicalCores());
+    }
+
+    // mirrors the native pools' process-wide state: set once by configureForInference
+    private static boolean configured;
+
     /** OpenBLAS to one thread. Idempotent; call before the first fp32 forward. */
     public static void singleThreadedBlas() {
         setBlasThreads(1);

@@ -4,6 +4,7 @@ import jdiffusion.JDiffusionException;
 import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.schedulers.DDPMScheduler;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.pytorch.Scalar;
@@ -18,35 +19,24 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * The text encoder is trained with the UNet when {@code trainTextEncoder}, else run frozen.
  */
 public final class LatentDiffusionObjective {
-    /** The UNet's training target, as diffusers' {@code prediction_type}. */
-    public enum Prediction {
-        EPSILON("epsilon"), V_PREDICTION("v_prediction");
-
-        private final String configName;
-
-        Prediction(String configName) {
-            this.configName = configName;
-        }
-
-        public String configName() {
-            return configName;
-        }
-    }
-
     private final UNet2DConditionModel unet;
     private final CLIPTextModel textEncoder;
     private final boolean trainTextEncoder;
     private final DDPMScheduler noiseScheduler;
-    private final Prediction prediction;
+    private final PredictionType prediction;
     private final double snrGamma;
 
     public LatentDiffusionObjective(UNet2DConditionModel unet, CLIPTextModel textEncoder, boolean trainTextEncoder,
-                                    DDPMScheduler noiseScheduler, Prediction prediction) {
+                                    DDPMScheduler noiseScheduler, PredictionType prediction) {
         this(unet, textEncoder, trainTextEncoder, noiseScheduler, prediction, 0);
     }
 
     private LatentDiffusionObjective(UNet2DConditionModel unet, CLIPTextModel textEncoder, boolean trainTextEncoder,
-                                     DDPMScheduler noiseScheduler, Prediction prediction, double snrGamma) {
+                                     DDPMScheduler noiseScheduler, PredictionType prediction, double snrGamma) {
+        if (prediction == PredictionType.SAMPLE) {
+            // train_text_to_image.py raises "Unknown prediction type" for anything else
+            throw new JDiffusionException("the latent diffusion objective trains epsilon or v_prediction, not sample");
+        }
         this.unet = unet;
         this.textEncoder = textEncoder;
         this.trainTextEncoder = trainTextEncoder;
@@ -80,7 +70,7 @@ public final class LatentDiffusionObjective {
         Tensor noise = rng.randn(latents.sizes().vec().get());
         Tensor timesteps = rng.randint(0, trainSteps, batch);
         Tensor noisy = noiseScheduler.addNoise(latents, noise, timesteps);
-        Tensor target = prediction == Prediction.EPSILON ? noise : noiseScheduler.getVelocity(latents, noise, timesteps);
+        Tensor target = prediction == PredictionType.EPSILON ? noise : noiseScheduler.getVelocity(latents, noise, timesteps);
         // 2. text conditioning
         Tensor context;
         if (trainTextEncoder) {
@@ -104,7 +94,7 @@ public final class LatentDiffusionObjective {
             double a = alphasCumprod[(int) t[i]];
             double snr = a / (1 - a);
             double clipped = Math.min(snr, snrGamma);
-            w[i] = (float) (prediction == Prediction.EPSILON ? clipped / snr : clipped / (snr + 1));
+            w[i] = (float) (prediction == PredictionType.EPSILON ? clipped / snr : clipped / (snr + 1));
         }
         return Tensors.fromFloats(w, t.length);
     }

@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -14,12 +13,12 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import jdiffusion.JDiffusionException;
-import jdiffusion.io.AtomicFiles;
+import jdiffusion.io.DiffusersFolderWriter;
 import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.vae.AutoencoderKL;
-import jdiffusion.weights.WeightLoader;
+import jdiffusion.tensor.ModuleTensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
@@ -33,7 +32,6 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * snake_case of the config records' components, which are diffusers'/transformers' own names.
  */
 public final class PipelineWriter {
-    static final String DIFFUSERS_VERSION = "0.31.0";
     private static final ObjectMapper JSON = JsonMapper.builder()
             .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
             .enable(SerializationFeature.INDENT_OUTPUT)
@@ -92,38 +90,36 @@ public final class PipelineWriter {
         c.setAll((ObjectNode) JSON.valueToTree(textEncoder.config()));
         c.put("model_type", "clip_text_model");
         c.put("torch_dtype", dtype.value == ScalarType.Half.value ? "float16" : "float32");
-        c.put("transformers_version", "4.47.0");
-        write(dir.resolve("config.json"), c);
+        c.put("transformers_version", DiffusersFolderWriter.TRANSFORMERS_VERSION);
+        DiffusersFolderWriter.writeJson(dir.resolve("config.json"), c);
         writeWeights(dir.resolve("model.safetensors"), textEncoder, dtype);
     }
 
     /** scheduler/scheduler_config.json from {@code config} (which holds {@code _class_name}). */
     public static void writeScheduler(Path folder, ObjectNode config) {
-        write(folder.resolve("scheduler").resolve("scheduler_config.json"), config);
+        DiffusersFolderWriter.writeJson(folder.resolve("scheduler").resolve("scheduler_config.json"), config);
     }
 
     /** model_index.json of a StableDiffusionPipeline without safety checker. */
     public static void writeModelIndex(Path folder, String schedulerClass) {
-        ObjectNode index = JSON.createObjectNode();
-        index.put("_class_name", "StableDiffusionPipeline");
-        index.put("_diffusers_version", DIFFUSERS_VERSION);
-        index.set("feature_extractor", nulls());
-        index.set("image_encoder", nulls());
+        ObjectNode index = DiffusersFolderWriter.modelIndex("StableDiffusionPipeline");
+        index.set("feature_extractor", DiffusersFolderWriter.none());
+        index.set("image_encoder", DiffusersFolderWriter.none());
         index.put("requires_safety_checker", false);
-        index.set("safety_checker", nulls());
-        index.set("scheduler", pair("diffusers", schedulerClass));
-        index.set("text_encoder", pair("transformers", "CLIPTextModel"));
-        index.set("tokenizer", pair("transformers", "CLIPTokenizer"));
-        index.set("unet", pair("diffusers", "UNet2DConditionModel"));
-        index.set("vae", pair("diffusers", "AutoencoderKL"));
-        write(folder.resolve("model_index.json"), index);
+        index.set("safety_checker", DiffusersFolderWriter.none());
+        index.set("scheduler", DiffusersFolderWriter.component("diffusers", schedulerClass));
+        index.set("text_encoder", DiffusersFolderWriter.component("transformers", "CLIPTextModel"));
+        index.set("tokenizer", DiffusersFolderWriter.component("transformers", "CLIPTokenizer"));
+        index.set("unet", DiffusersFolderWriter.component("diffusers", "UNet2DConditionModel"));
+        index.set("vae", DiffusersFolderWriter.component("diffusers", "AutoencoderKL"));
+        DiffusersFolderWriter.writeJson(folder.resolve("model_index.json"), index);
     }
 
     /** The module's parameters and buffers under their registered (checkpoint) names, in {@code dtype}. */
     public static void writeWeights(Path file, Module module, ScalarType dtype) {
         try (PointerScope scope = new PointerScope()) {
             Map<String, Tensor> tensors = new LinkedHashMap<>();
-            for (var e : WeightLoader.namedTensors(module).entrySet()) {
+            for (var e : ModuleTensors.namedTensors(module).entrySet()) {
                 Tensor t = e.getValue().detach();
                 tensors.put(e.getKey(), t.is_floating_point() ? t.to(dtype).contiguous() : t.contiguous());
             }
@@ -133,11 +129,9 @@ public final class PipelineWriter {
     }
 
     private static void writeConfig(Path dir, String className, ObjectNode fields) {
-        ObjectNode c = JSON.createObjectNode();
-        c.put("_class_name", className);
-        c.put("_diffusers_version", DIFFUSERS_VERSION);
+        ObjectNode c = DiffusersFolderWriter.modelIndex(className);   // a config starts the same way
         c.setAll(fields);
-        write(dir.resolve("config.json"), c);
+        DiffusersFolderWriter.writeJson(dir.resolve("config.json"), c);
     }
 
     private static void collapse(ObjectNode c, String key) {
@@ -149,33 +143,11 @@ public final class PipelineWriter {
         c.set(key, first);
     }
 
-    static void write(Path file, JsonNode json) {
-        try {
-            createDirectories(file.getParent());
-            byte[] bytes = (JSON.writeValueAsString(json) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8);
-            AtomicFiles.write(file, tmp -> Files.write(tmp, bytes));
-        } catch (IOException e) {
-            throw new JDiffusionException("cannot write " + file + ": " + e.getMessage(), e);
-        }
-    }
-
     private static void createDirectories(Path dir) {
         try {
             Files.createDirectories(dir);
         } catch (IOException e) {
             throw new JDiffusionException("cannot create " + dir + ": " + e.getMessage(), e);
         }
-    }
-
-    private static ArrayNode nulls() {
-        return JSON.createArrayNode().addNull().addNull();
-    }
-
-    private static ArrayNode pair(String library, String className) {
-        return JSON.createArrayNode().add(library).add(className);
-    }
-
-    static ObjectMapper json() {
-        return JSON;
     }
 }

@@ -13,13 +13,13 @@ import java.util.concurrent.Future;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.SafetensorsFile;
 import jdiffusion.io.SafetensorsWriter;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
-import org.bytedeco.pytorch.StringTensorDictItemVector;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
@@ -109,18 +109,10 @@ public final class Trainer implements AutoCloseable {
         }
     }
 
-    /**
-     * The trainable parameters of {@code module} by {@code prefix} + registered name, as tensors
-     * this map owns (sharing each parameter's storage and gradient): the dictionary items libtorch
-     * hands out are views into a temporary and must not outlive it. Call outside any PointerScope.
-     */
+    /** @deprecated moved to {@link ModuleTensors#parameters}; kept while other branches still call it here. */
+    @Deprecated(forRemoval = true)
     public static Map<String, Tensor> parameters(Module module, String prefix) {
-        Map<String, Tensor> out = new LinkedHashMap<>();
-        StringTensorDictItemVector items = module.named_parameters(true).items();
-        for (long i = 0; i < items.size(); i++) {
-            out.put(prefix + items.get(i).key().getString(), new Tensor(items.get(i).value()));
-        }
-        return out;
+        return ModuleTensors.parameters(module, prefix);
     }
 
     /**

@@ -29,7 +29,35 @@ public record TrainingConfig(
         long seed,
         int checkpointEvery) {
 
-    public enum LrSchedule { CONSTANT, COSINE }
+    /** The learning-rate schedules of diffusers' {@code get_scheduler} that the Trainer follows. */
+    public enum LrSchedule {
+        /** The learning rate throughout; like diffusers' "constant", it takes no warm-up. */
+        CONSTANT("constant"),
+        /** Linear warm-up over {@code warmupSteps}, then constant. */
+        CONSTANT_WITH_WARMUP("constant_with_warmup"),
+        /** Linear warm-up, then a half cosine to 0 at the last step. */
+        COSINE("cosine");
+
+        private final String diffusersName;
+
+        LrSchedule(String diffusersName) {
+            this.diffusersName = diffusersName;
+        }
+
+        /** The name of the training scripts' {@code --lr_scheduler}. */
+        public String diffusersName() {
+            return diffusersName;
+        }
+
+        /** From diffusers' spelling; "linear", "polynomial" and the restarts are not implemented. */
+        public static LrSchedule parse(String name) {
+            for (LrSchedule s : values()) {
+                if (s.diffusersName.equalsIgnoreCase(name) || s.name().equalsIgnoreCase(name)) return s;
+            }
+            throw new JDiffusionException("--lr-scheduler " + name + " is not supported; use constant, "
+                    + "constant_with_warmup or cosine");
+        }
+    }
 
     public TrainingConfig {
         require(steps > 0, "steps must be positive, got " + steps);
@@ -69,12 +97,13 @@ public record TrainingConfig(
 
     /**
      * The learning rate of step {@code step} (0-based): linear warm-up from lr/warmup to lr over
-     * {@code warmupSteps}, then constant or cosine to 0 at {@code steps} (diffusers' get_scheduler).
+     * {@code warmupSteps} (not for CONSTANT), then constant or cosine to 0 at {@code steps}
+     * (diffusers' get_scheduler).
      */
     public double learningRate(int step) {
-        if (step < warmupSteps) return learningRate * (step + 1) / warmupSteps;
+        if (step < warmupSteps && lrSchedule != LrSchedule.CONSTANT) return learningRate * (step + 1) / warmupSteps;
         return switch (lrSchedule) {
-            case CONSTANT -> learningRate;
+            case CONSTANT, CONSTANT_WITH_WARMUP -> learningRate;
             case COSINE -> {
                 double progress = (double) (step - warmupSteps) / Math.max(1, steps - warmupSteps);
                 yield learningRate * 0.5 * (1 + Math.cos(Math.PI * Math.min(1, progress)));

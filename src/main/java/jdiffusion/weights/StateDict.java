@@ -11,6 +11,7 @@ import java.util.function.UnaryOperator;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.DType;
 import jdiffusion.io.SafetensorsFile;
+import jdiffusion.io.StoredTensor;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -26,17 +27,7 @@ public final class StateDict implements AutoCloseable {
      * One named tensor: its dtype and shape are known without touching the data (config detection
      * relies on that), the data is produced on demand by {@link #view}.
      */
-    public interface Source {
-        DType dtype();
-
-        long[] shape();
-
-        /** The tensor, aliasing the underlying mapping where possible; valid while its file is open. */
-        Tensor view();
-
-        /** Lets the OS drop the mapped pages of this tensor once copied (it stays readable). */
-        default void evict() {}
-    }
+    public interface Source extends StoredTensor {}
 
     /** A tensor stored in a safetensors file. */
     private record FileTensor(SafetensorsFile file, String fileKey) implements Source {
@@ -62,10 +53,10 @@ public final class StateDict implements AutoCloseable {
     }
 
     private final List<? extends AutoCloseable> owned;
-    private final Map<String, Source> entries;
+    private final Map<String, StoredTensor> entries;
     private final String description;
 
-    private StateDict(List<? extends AutoCloseable> owned, Map<String, Source> entries, String description) {
+    private StateDict(List<? extends AutoCloseable> owned, Map<String, StoredTensor> entries, String description) {
         this.owned = owned;
         this.entries = Collections.unmodifiableMap(entries);
         this.description = description;
@@ -74,7 +65,7 @@ public final class StateDict implements AutoCloseable {
     /** Opens one file or several shards; {@code keyMap} renames the file's keys to module names. */
     public static StateDict open(List<Path> paths, UnaryOperator<String> keyMap) {
         List<SafetensorsFile> files = new ArrayList<>();
-        Map<String, Source> entries = new LinkedHashMap<>();
+        Map<String, StoredTensor> entries = new LinkedHashMap<>();
         Map<String, Path> origin = new LinkedHashMap<>();
         try {
             for (Path p : paths) {
@@ -106,7 +97,7 @@ public final class StateDict implements AutoCloseable {
 
     /** Every tensor of an open file under its own name; the state dict takes over the file and closes it. */
     public static StateDict of(SafetensorsFile file) {
-        Map<String, Source> entries = new LinkedHashMap<>();
+        Map<String, StoredTensor> entries = new LinkedHashMap<>();
         for (String key : file.names()) entries.put(key, new FileTensor(file, key));
         return new StateDict(List.of(file), entries, file.path().toString());
     }
@@ -115,7 +106,7 @@ public final class StateDict implements AutoCloseable {
      * Tensors from any source (a pickle checkpoint, ...). {@code owner} is closed with the state
      * dict; pass null when the caller keeps the sources alive itself.
      */
-    public static StateDict of(Map<String, ? extends Source> sources, AutoCloseable owner, String description) {
+    public static StateDict of(Map<String, ? extends StoredTensor> sources, AutoCloseable owner, String description) {
         return new StateDict(owner == null ? List.of() : List.of(owner), new LinkedHashMap<>(sources), description);
     }
 
@@ -125,7 +116,7 @@ public final class StateDict implements AutoCloseable {
      * does not own anything, so it is valid while this state dict is open.
      */
     public StateDict derive(Map<String, TensorTransform> plan, String description) {
-        Map<String, Source> derived = new LinkedHashMap<>();
+        Map<String, StoredTensor> derived = new LinkedHashMap<>();
         for (Map.Entry<String, TensorTransform> e : plan.entrySet()) {
             TensorTransform t = e.getValue();
             for (String s : t.sources()) source(s); // fail now, naming the key, when a source is absent
@@ -179,7 +170,7 @@ public final class StateDict implements AutoCloseable {
      * offsets in the file's data area; for other sources they are 0 and the byte size.
      */
     public SafetensorsFile.TensorInfo info(String key) {
-        Source s = source(key);
+        StoredTensor s = source(key);
         if (s instanceof FileTensor f) return f.file().info(f.fileKey());
         long bytes = s.dtype().byteSize();
         for (long d : s.shape()) bytes *= d;
@@ -196,8 +187,8 @@ public final class StateDict implements AutoCloseable {
         return description;
     }
 
-    private Source source(String key) {
-        Source s = entries.get(key);
+    private StoredTensor source(String key) {
+        StoredTensor s = entries.get(key);
         if (s == null) throw new JDiffusionException(description + ": no tensor named '" + key + "'");
         return s;
     }

@@ -6,7 +6,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import jdiffusion.JDiffusionException;
+import jdiffusion.io.RestrictedUnpickler;
 import jdiffusion.io.SafetensorsFile;
+import jdiffusion.io.TorchCheckpoint;
 
 /**
  * One file of named tensors, whatever it was saved as: a safetensors file or a PyTorch pickle

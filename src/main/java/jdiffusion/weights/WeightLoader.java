@@ -7,11 +7,10 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import jdiffusion.JDiffusionException;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
-import org.bytedeco.pytorch.StringTensorDict;
-import org.bytedeco.pytorch.StringTensorDictItemVector;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -22,21 +21,10 @@ import org.bytedeco.pytorch.Tensor;
 public final class WeightLoader {
     private WeightLoader() {}
 
-    /** The module's parameters and buffers by their full dotted names, in registration order. */
+    /** @deprecated moved to {@link ModuleTensors#namedTensors}; kept while other branches still call it here. */
+    @Deprecated(forRemoval = true)
     public static Map<String, Tensor> namedTensors(Module module) {
-        Map<String, Tensor> out = new LinkedHashMap<>();
-        collect(module.named_parameters(true), out);
-        collect(module.named_buffers(true), out);
-        return out;
-    }
-
-    private static void collect(StringTensorDict dict, Map<String, Tensor> out) {
-        StringTensorDictItemVector items = dict.items();
-        for (long i = 0; i < items.size(); i++) {
-            // value() is a reference into `items`, freed once `items` is collected: take an owning
-            // handle (C++ copy constructor, same TensorImpl) so callers can keep the tensors.
-            out.put(items.get(i).key().getString(), new Tensor(items.get(i).value()));
-        }
+        return ModuleTensors.namedTensors(module);
     }
 
     /**
@@ -44,7 +32,7 @@ public final class WeightLoader {
      * on the way (one copy out of the mapping). {@code what} names the component in errors.
      */
     public static void load(Module module, StateDict weights, String what) {
-        Map<String, Tensor> targets = namedTensors(module);
+        Map<String, Tensor> targets = ModuleTensors.namedTensors(module);
         List<String> missing = new ArrayList<>();
         List<String> misshaped = new ArrayList<>();
         for (Map.Entry<String, Tensor> e : targets.entrySet()) {

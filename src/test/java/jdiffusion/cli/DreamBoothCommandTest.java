@@ -7,10 +7,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import jdiffusion.image.Images;
+import jdiffusion.tools.shapes.Detection;
+import jdiffusion.tools.shapes.Shape;
+import jdiffusion.tools.shapes.ShapeScorer;
 import jdiffusion.training.dreambooth.DreamBoothConfig;
-import jdiffusion.training.shapes.Detection;
-import jdiffusion.training.shapes.Shape;
-import jdiffusion.training.shapes.ShapeScorer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

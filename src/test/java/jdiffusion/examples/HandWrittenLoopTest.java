@@ -25,7 +25,7 @@ import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 
 /**
- * The README's hand-written sampling loop (the course's "DIY loop"), compiled and run: it must give
+ * The hand-written sampling loop of docs/library.md (the course's "DIY loop"), compiled and run: it must give
  * exactly what {@code pipe.generate} gives for the same request.
  */
 class HandWrittenLoopTest {
@@ -64,12 +64,12 @@ class HandWrittenLoopTest {
         assertEquals(16, image.getWidth());
         pipe.close();
 
-        // The README shows this very code.
+        // docs/library.md shows this very code.
         String source = Files.readString(Path.of("src/test/java/jdiffusion/examples/HandWrittenLoopTest.java"));
         String snippet = source.substring(source.indexOf("// README:begin") + 16, source.indexOf("            // README:end"));
-        String readme = Files.readString(Path.of("README.md"));
+        String readme = Files.readString(Path.of("docs/library.md"));
         for (String line : snippet.strip().lines().map(String::strip).toList()) {
-            assertTrue(readme.contains(line), "README.md lacks the loop line: " + line);
+            assertTrue(readme.contains(line), "docs/library.md lacks the loop line: " + line);
         }
     }
 }

@@ -20,19 +20,19 @@ import jdiffusion.Golden;
 import jdiffusion.JDiffusionException;
 import jdiffusion.cli.CliRunner;
 import jdiffusion.image.Images;
+import jdiffusion.io.PickleBytes;
 import jdiffusion.io.SafetensorsWriter;
+import jdiffusion.io.TorchSave;
+import jdiffusion.io.TorchZip;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.GenerationResult;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.LoRAKeyMap.Component;
 import jdiffusion.weights.LoRAKeyMap.Layout;
 import jdiffusion.weights.LoRAKeyMap.Target;
-import jdiffusion.weights.PickleBytes;
-import jdiffusion.weights.TorchSave;
-import jdiffusion.weights.TorchZip;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -74,8 +74,8 @@ class LoRAPickleTest {
     }
 
     private static Map<Component, Map<String, Tensor>> live() {
-        return Map.of(Component.UNET, WeightLoader.namedTensors(pipe.unet()),
-                Component.TEXT_ENCODER, WeightLoader.namedTensors(pipe.textEncoder()));
+        return Map.of(Component.UNET, ModuleTensors.namedTensors(pipe.unet()),
+                Component.TEXT_ENCODER, ModuleTensors.namedTensors(pipe.textEncoder()));
     }
 
     private static GenerationRequest.Builder request(String prompt) {

@@ -22,11 +22,11 @@ import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.GenerationResult;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.weights.LoRAKeyMap.Component;
 import jdiffusion.weights.LoRAKeyMap.Layout;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
@@ -83,8 +83,8 @@ class LoRATest {
 
     /** Live weights of both models by component and name. */
     private static Map<Component, Map<String, Tensor>> live() {
-        return Map.of(Component.UNET, WeightLoader.namedTensors(pipe().unet()),
-                Component.TEXT_ENCODER, WeightLoader.namedTensors(pipe().textEncoder()));
+        return Map.of(Component.UNET, ModuleTensors.namedTensors(pipe().unet()),
+                Component.TEXT_ENCODER, ModuleTensors.namedTensors(pipe().textEncoder()));
     }
 
     private static Map<String, Tensor> snapshot() {

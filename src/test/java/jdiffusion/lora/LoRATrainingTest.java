@@ -2,8 +2,6 @@ package jdiffusion.lora;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNull;
-import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -24,16 +22,14 @@ import jdiffusion.nn.Layers;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
 import jdiffusion.weights.LoRAKeyMap;
 import jdiffusion.weights.LoRAKeyMap.Component;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.LinearImpl;
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -85,8 +81,8 @@ class LoRATrainingTest {
 
     /** The caller's part of the contract: the base weights get no gradients. */
     private static void freeze() {
-        for (Tensor t : WeightLoader.namedTensors(unet).values()) t.requires_grad_(false);
-        for (Tensor t : WeightLoader.namedTensors(text).values()) t.requires_grad_(false);
+        for (Tensor t : ModuleTensors.namedTensors(unet).values()) t.requires_grad_(false);
+        for (Tensor t : ModuleTensors.namedTensors(text).values()) t.requires_grad_(false);
     }
 
     private static Tensor unetOut() {
@@ -162,8 +158,8 @@ class LoRATrainingTest {
             assertTrue(relative(loraText, baseText) > 1e-2, "the adapters should move the text encoder output");
 
             // 1. W + (alpha/r) B A written into the weights by hand
-            Map<String, Tensor> unetWeights = WeightLoader.namedTensors(unet);
-            Map<String, Tensor> textWeights = WeightLoader.namedTensors(text);
+            Map<String, Tensor> unetWeights = ModuleTensors.namedTensors(unet);
+            Map<String, Tensor> textWeights = ModuleTensors.namedTensors(text);
             Map<Tensor, Tensor> originals = new LinkedHashMap<>();
             Pattern down = Pattern.compile("(unet|text_encoder)\\.(.*)\\.(lora|lora_linear_layer)\\.down\\.weight");
             try (NoGradGuard noGrad = new NoGradGuard()) {
@@ -268,14 +264,14 @@ class LoRATrainingTest {
         Pattern unetTarget = Pattern.compile("(.*\\.attn[12]\\.(to_q|to_k|to_v|to_out\\.0))\\.weight");
         Pattern textTarget = Pattern.compile("(.*\\.self_attn\\.(q_proj|k_proj|v_proj|out_proj))\\.weight");
         try (PointerScope scope = new PointerScope()) {
-            for (String k : WeightLoader.namedTensors(unet).keySet()) {
+            for (String k : ModuleTensors.namedTensors(unet).keySet()) {
                 Matcher m = unetTarget.matcher(k);
                 if (m.matches()) {
                     expected.add("unet." + m.group(1) + ".lora.down.weight");
                     expected.add("unet." + m.group(1) + ".lora.up.weight");
                 }
             }
-            for (String k : WeightLoader.namedTensors(text).keySet()) {
+            for (String k : ModuleTensors.namedTensors(text).keySet()) {
                 Matcher m = textTarget.matcher(k);
                 if (m.matches()) {
                     expected.add("text_encoder." + m.group(1) + ".lora_linear_layer.down.weight");
@@ -323,8 +319,8 @@ class LoRATrainingTest {
                 assertTrue(g.defined() && Tensors.maxAbs(g) > 0, "no gradient for " + e.getKey());
                 g.zero_();
             }
-            WeightLoader.namedTensors(unet).forEach((k, t) -> assertFalse(t.grad().defined(), "unet." + k + " got a gradient"));
-            WeightLoader.namedTensors(text).forEach((k, t) -> assertFalse(t.grad().defined(), "text_encoder." + k + " got a gradient"));
+            ModuleTensors.namedTensors(unet).forEach((k, t) -> assertFalse(t.grad().defined(), "unet." + k + " got a gradient"));
+            ModuleTensors.namedTensors(text).forEach((k, t) -> assertFalse(t.grad().defined(), "text_encoder." + k + " got a gradient"));
         }
         // 2. training from the zero-initialised start, on a fixed batch
         try (LoRATraining lora = LoRATraining.attach(unet, text, 4, 4, 10)) {
@@ -397,22 +393,6 @@ class LoRATrainingTest {
         }
     }
 
-    @Test
-    void aLayerFoundByNameLeadsBackToItsJavaObject() {
-        Module parent = new Module();
-        LinearImpl hooked = parent.register_module("hooked", Layers.linear(3, 5, true));
-        LinearImpl plain = parent.register_module("plain", new LinearImpl(3, 5));
-        try (PointerScope scope = new PointerScope()) {
-            assertSame(hooked, Layers.linearOf(parent.named_modules().get("hooked")));
-            assertEquals(5, Layers.linearOf(parent.named_modules().get("hooked")).outFeatures());
-            assertNull(Layers.linearOf(parent.named_modules().get("plain")), "a plain LinearImpl has no hook");
-            assertNull(Layers.linearOf(Layers.conv2d(3, 5, 1, 1, 0)));
-        } finally {
-            plain.close();
-            hooked.close();
-            parent.close();
-        }
-    }
 
     @Test
     void badUseIsRefusedWithAMessage() {

@@ -5,10 +5,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import jdiffusion.io.SafetensorsWriter;
+import jdiffusion.io.TorchSave;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.weights.LoRAKeyMap.Component;
-import jdiffusion.weights.TorchSave;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 

@@ -15,9 +15,9 @@ import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.vae.AutoencoderKL;
 import jdiffusion.models.vae.AutoencoderKLConfig;
 import jdiffusion.nn.JavaModule;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
@@ -33,7 +33,7 @@ class RandomModelsTest {
         JavaModule model = build.get();
         try (PointerScope scope = new PointerScope()) { // releases the tensor handles, then close() frees the weights
             long n = 0;
-            for (Tensor t : WeightLoader.namedTensors(model).values()) n += t.numel();
+            for (Tensor t : ModuleTensors.namedTensors(model).values()) n += t.numel();
             return n;
         } finally {
             model.close();
@@ -59,9 +59,9 @@ class RandomModelsTest {
     @Test
     void sameSeedSameWeights() {
         UNet2DConditionConfig tiny = UNet2DConditionConfig.fromJson(Golden.model("unet-sd2").resolve("config.json"));
-        Map<String, Tensor> a = WeightLoader.namedTensors(UNet2DConditionModel.createRandom(tiny, 1, ScalarType.Float, Tensors.CPU));
-        Map<String, Tensor> b = WeightLoader.namedTensors(UNet2DConditionModel.createRandom(tiny, 1, ScalarType.Float, Tensors.CPU));
-        Map<String, Tensor> c = WeightLoader.namedTensors(UNet2DConditionModel.createRandom(tiny, 2, ScalarType.Float, Tensors.CPU));
+        Map<String, Tensor> a = ModuleTensors.namedTensors(UNet2DConditionModel.createRandom(tiny, 1, ScalarType.Float, Tensors.CPU));
+        Map<String, Tensor> b = ModuleTensors.namedTensors(UNet2DConditionModel.createRandom(tiny, 1, ScalarType.Float, Tensors.CPU));
+        Map<String, Tensor> c = ModuleTensors.namedTensors(UNet2DConditionModel.createRandom(tiny, 2, ScalarType.Float, Tensors.CPU));
         for (String key : a.keySet()) assertEquals(0.0, Tensors.maxAbsDiff(a.get(key), b.get(key)), key);
         assertTrue(Tensors.maxAbsDiff(a.get("conv_in.weight"), c.get("conv_in.weight")) > 0);
         assertEquals(1.0, Tensors.maxAbs(a.get("mid_block.resnets.0.norm1.weight")));

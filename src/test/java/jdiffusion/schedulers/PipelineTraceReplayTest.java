@@ -84,7 +84,7 @@ class PipelineTraceReplayTest {
             Tensor x = latents;
             for (int i = 0; i < run.size(); i++) {
                 if (samples != null) x = samples.select(0, i);
-                assertEquals(run.timestepValue(i), SchedulerMath.values(g.tensor("trace_step_timestep").select(0, i))[0], "timestep " + i);
+                assertEquals(run.timestepValue(i), SchedulerTensors.values(g.tensor("trace_step_timestep").select(0, i))[0], "timestep " + i);
                 // the UNet input is [negative; positive] of scale_model_input(x); inpaint appends mask channels
                 Tensor unetIn = unetInputs.select(0, i).narrow(0, 0, batch).narrow(1, 0, channels);
                 check(caseName + " unet input " + i, run.scaleModelInput(x), unetIn);

@@ -75,7 +75,7 @@ class SchedulersTest {
         // overrides win, unknown file keys are ignored, unknown override keys are an error
         Scheduler v = Schedulers.create("DDIM", SchedulerConfigFile.parse("{\"prediction_type\": \"epsilon\", \"foo\": 1}"),
                 Map.of("prediction_type", "v_prediction"));
-        assertEquals(SchedulerConfig.PredictionType.V_PREDICTION, v.config().predictionType());
+        assertEquals(PredictionType.V_PREDICTION, v.config().predictionType());
         assertTrue(v.config().setAlphaToOne(), "DDIM's own default");
         JDiffusionException e = assertThrows(JDiffusionException.class,
                 () -> Schedulers.create("DDIM", SOURCE, Map.of("timestep_spaceing", "leading")));

@@ -5,8 +5,8 @@ import jdiffusion.Golden;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -43,7 +43,7 @@ class DreamBoothStepGoldenTest {
             Tensor target = v ? noiseScheduler.getVelocity(latents, noise, timesteps) : noise;
             Golden.assertClose(caseName + " target", target, g.tensor("target"), 1e-6, 1e-7);
 
-            Map<String, Tensor> params = WeightLoader.namedTensors(unet);
+            Map<String, Tensor> params = ModuleTensors.namedTensors(unet);
             params.values().forEach(p -> p.requires_grad_(true));
             Tensor pred = unet.forward(noisy, timesteps, g.tensor("encoder_hidden_states"));
             Golden.assertClose(caseName + " model_pred", pred, g.tensor("model_pred"), 1e-4, 1e-6);

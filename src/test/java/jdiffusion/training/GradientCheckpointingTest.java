@@ -14,11 +14,13 @@ import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.unet.UNet2DConditionConfig;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.schedulers.DDPMScheduler;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
-import jdiffusion.training.shapes.TinyShapesRecipe;
+import jdiffusion.tools.shapes.TinyShapesRecipe;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
@@ -54,14 +56,14 @@ class GradientCheckpointingTest {
         }
 
         Map<String, Tensor> unetParameters() {
-            Map<String, Tensor> p = Trainer.parameters(unet, "unet.");
+            Map<String, Tensor> p = ModuleTensors.parameters(unet, "unet.");
             p.values().forEach(t -> t.requires_grad_(true));
             return p;
         }
 
         Map<String, Tensor> allParameters() {
             Map<String, Tensor> p = new LinkedHashMap<>(unetParameters());
-            p.putAll(Trainer.parameters(text, "text_encoder."));
+            p.putAll(ModuleTensors.parameters(text, "text_encoder."));
             p.values().forEach(t -> t.requires_grad_(true));
             return p;
         }
@@ -161,7 +163,7 @@ class GradientCheckpointingTest {
         Path folder = Golden.model("sd1-tiny-pipeline").resolve("unet");
         UNet2DConditionModel unet = UNet2DConditionModel.load(folder, ScalarType.Float, Tensors.CPU);
         try {
-            Map<String, Tensor> params = Trainer.parameters(unet, "");
+            Map<String, Tensor> params = ModuleTensors.parameters(unet, "");
             params.values().forEach(t -> t.requires_grad_(true));
             try (PointerScope scope = new PointerScope()) {
                 long width = unet.config().crossAttentionDim().getFirst();
@@ -239,7 +241,7 @@ class GradientCheckpointingTest {
     }
 
     static Trainer.Objective ordinary(Models m, Tensor latents, Tensor inputIds) {
-        var o = new LatentDiffusionObjective(m.unet(), m.text(), true, ddpm, LatentDiffusionObjective.Prediction.EPSILON);
+        var o = new LatentDiffusionObjective(m.unet(), m.text(), true, ddpm, PredictionType.EPSILON);
         return (step, micro, rng) -> o.loss(latents, inputIds, rng);
     }
 

@@ -12,9 +12,10 @@ import jdiffusion.models.vae.AutoencoderKL;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.schedulers.PredictionType;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
-import jdiffusion.training.shapes.TinyShapesRecipe;
-import jdiffusion.weights.WeightLoader;
+import jdiffusion.tools.shapes.TinyShapesRecipe;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -32,7 +33,7 @@ class PipelineWriterTest {
         AutoencoderKL vae = new AutoencoderKL(TinyShapesRecipe.vaeConfig(0.5));
         CLIPTextModel text = new CLIPTextModel(TinyShapesRecipe.textConfig());
         try {
-            TinyShapesRecipe.export(out, unet, vae, text, LatentDiffusionObjective.Prediction.V_PREDICTION);
+            TinyShapesRecipe.export(out, unet, vae, text, PredictionType.V_PREDICTION);
             for (String f : new String[] {"model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
                     "vae/config.json", "vae/diffusion_pytorch_model.safetensors", "text_encoder/config.json",
                     "text_encoder/model.safetensors", "tokenizer/vocab.json", "tokenizer/merges.txt",
@@ -45,8 +46,8 @@ class PipelineWriterTest {
                 assertEquals(TinyShapesRecipe.unetConfig(), pipe.unet().config());
                 assertEquals(TinyShapesRecipe.textConfig(), pipe.textEncoder().config());
                 try (PointerScope scope = new PointerScope()) {
-                    var written = WeightLoader.namedTensors(unet);
-                    var read = WeightLoader.namedTensors(pipe.unet());
+                    var written = ModuleTensors.namedTensors(unet);
+                    var read = ModuleTensors.namedTensors(pipe.unet());
                     assertEquals(written.keySet(), read.keySet());
                     for (var e : written.entrySet()) {
                         Tensor half = e.getValue().to(ScalarType.Half).to(ScalarType.Float);

@@ -3,7 +3,7 @@ package jdiffusion.training;
 import java.util.List;
 import jdiffusion.models.clip.CLIPTextConfig;
 import jdiffusion.models.unet.UNet2DConditionConfig;
-import jdiffusion.training.shapes.TinyVocabulary;
+import jdiffusion.tools.shapes.TinyVocabulary;
 
 /** Very small configs for fast training tests (the shipped recipe's are in TinyShapesRecipe). */
 final class TinyModels {

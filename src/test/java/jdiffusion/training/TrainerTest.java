@@ -17,12 +17,14 @@ import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.clip.CLIPTokenizer;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.schedulers.DDPMScheduler;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
-import jdiffusion.training.shapes.TinyShapesRecipe;
-import jdiffusion.training.shapes.TinyVocabulary;
+import jdiffusion.tools.shapes.TinyShapesRecipe;
+import jdiffusion.tools.shapes.TinyVocabulary;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
@@ -61,13 +63,13 @@ class TrainerTest {
         }
 
         Map<String, Tensor> parameters() {
-            Map<String, Tensor> p = new LinkedHashMap<>(Trainer.parameters(unet, "unet."));
-            p.putAll(Trainer.parameters(text, "text_encoder."));
+            Map<String, Tensor> p = new LinkedHashMap<>(ModuleTensors.parameters(unet, "unet."));
+            p.putAll(ModuleTensors.parameters(text, "text_encoder."));
             return p;
         }
 
         Trainer.Objective objective() {
-            var o = new LatentDiffusionObjective(unet, text, true, ddpm, LatentDiffusionObjective.Prediction.EPSILON);
+            var o = new LatentDiffusionObjective(unet, text, true, ddpm, PredictionType.EPSILON);
             return (step, micro, rng) -> o.loss(latents, inputIds, rng);
         }
 
@@ -86,7 +88,7 @@ class TrainerTest {
     void aFewStepsOnASmallBatchLowerTheLoss() {
         try (Models m = Models.create()) {
             // the same noise and timesteps at every step, so that the losses compare
-            var o = new LatentDiffusionObjective(m.unet(), m.text(), true, ddpm, LatentDiffusionObjective.Prediction.EPSILON);
+            var o = new LatentDiffusionObjective(m.unet(), m.text(), true, ddpm, PredictionType.EPSILON);
             Trainer.Objective fixed = (step, micro, rng) -> o.loss(latents, inputIds, new TorchGenerator(42));
             double[] first = {Double.NaN};
             TrainingConfig c = new TrainingConfig(25, 3e-3, 0, TrainingConfig.LrSchedule.CONSTANT, 1, 1.0, 0, 0, false, 0, 0);
@@ -133,9 +135,9 @@ class TrainerTest {
     void minSnrWeightsFollowTheFormula() {
         float[] ac = ddpm.alphasCumprod();
         Tensor t = Tensors.fromLongs(new long[] {0, 500, 999}, 3);
-        var eps = new LatentDiffusionObjective(null, null, false, ddpm, LatentDiffusionObjective.Prediction.EPSILON)
+        var eps = new LatentDiffusionObjective(null, null, false, ddpm, PredictionType.EPSILON)
                 .withSnrGamma(5);
-        var v = new LatentDiffusionObjective(null, null, false, ddpm, LatentDiffusionObjective.Prediction.V_PREDICTION)
+        var v = new LatentDiffusionObjective(null, null, false, ddpm, PredictionType.V_PREDICTION)
                 .withSnrGamma(5);
         float[] we = Tensors.toFloats(eps.snrWeights(t));
         float[] wv = Tensors.toFloats(v.snrWeights(t));
@@ -151,7 +153,7 @@ class TrainerTest {
     @Test
     void minSnrWithAHugeGammaIsThePlainEpsilonLoss() {
         try (Models m = Models.create()) {
-            var plain = new LatentDiffusionObjective(m.unet(), m.text(), true, ddpm, LatentDiffusionObjective.Prediction.EPSILON);
+            var plain = new LatentDiffusionObjective(m.unet(), m.text(), true, ddpm, PredictionType.EPSILON);
             var weighted = plain.withSnrGamma(1e12);
             double a = plain.loss(latents, inputIds, new TorchGenerator(7)).item_double();
             double b = weighted.loss(latents, inputIds, new TorchGenerator(7)).item_double();

@@ -3,6 +3,7 @@ package jdiffusion.weights;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.util.Map;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.Module;
@@ -17,7 +18,7 @@ class NamedTensorsTest {
     void tensorsOutliveTheDictionary() throws InterruptedException {
         Module module = new Module();
         LinearImpl linear = module.register_module("linear", new LinearImpl(64, 64));
-        Map<String, Tensor> tensors = WeightLoader.namedTensors(module);
+        Map<String, Tensor> tensors = ModuleTensors.namedTensors(module);
         // collect the item vector namedTensors read from, and reuse its memory
         for (int i = 0; i < 5; i++) {
             System.gc();

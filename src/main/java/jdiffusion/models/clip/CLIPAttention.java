@@ -1,9 +1,9 @@
 package jdiffusion.models.clip;
 
+import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.Layers;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.LinearImpl;
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptional;
 import org.bytedeco.pytorch.global.torch;
@@ -18,7 +18,7 @@ import org.bytedeco.pytorch.global.torch;
  * {@code scaled_dot_product_attention(is_causal=true)} up to rounding, which the golden test checks.
  * No padding mask: the SD pipelines never pass one.
  */
-final class CLIPAttention extends Module {
+final class CLIPAttention extends JavaModule {
     private final int numHeads;
     private final int headDim;
     final LinearImpl kProj; // weight [C, C], bias [C]

@@ -2,7 +2,8 @@ package jdiffusion.models.clip;
 
 import java.util.ArrayList;
 import java.util.List;
-import org.bytedeco.pytorch.Module;
+import jdiffusion.nn.JavaModule;
+import jdiffusion.nn.ModuleList;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -10,13 +11,13 @@ import org.bytedeco.pytorch.Tensor;
  * (<a href="https://github.com/huggingface/transformers/blob/v4.47.0/src/transformers/models/clip/modeling_clip.py">modeling_clip.py</a>):
  * {@code num_hidden_layers} {@link CLIPEncoderLayer}s in a ModuleList named {@code layers}.
  */
-final class CLIPEncoder extends Module {
+final class CLIPEncoder extends JavaModule {
     /** The ModuleList itself holds no weights; it only puts "layers.i." in front of the keys. */
-    private final Module layersList;
+    private final ModuleList layersList;
     final List<CLIPEncoderLayer> layers;
 
     CLIPEncoder(CLIPTextConfig config) {
-        this.layersList = register_module("layers", new Module());
+        this.layersList = register_module("layers", new ModuleList());
         List<CLIPEncoderLayer> list = new ArrayList<>();
         for (int i = 0; i < config.numHiddenLayers(); i++) {
             list.add(layersList.register_module(Integer.toString(i), new CLIPEncoderLayer(config)));

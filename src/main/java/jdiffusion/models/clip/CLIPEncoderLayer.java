@@ -1,9 +1,9 @@
 package jdiffusion.models.clip;
 
+import jdiffusion.nn.JavaModule;
 import org.bytedeco.pytorch.LayerNormImpl;
 import org.bytedeco.pytorch.LayerNormOptions;
 import org.bytedeco.pytorch.LongVector;
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -11,7 +11,7 @@ import org.bytedeco.pytorch.Tensor;
  * (<a href="https://github.com/huggingface/transformers/blob/v4.47.0/src/transformers/models/clip/modeling_clip.py">modeling_clip.py</a>):
  * a pre-LayerNorm transformer block.
  */
-final class CLIPEncoderLayer extends Module {
+final class CLIPEncoderLayer extends JavaModule {
     final CLIPAttention selfAttn;
     final LayerNormImpl layerNorm1; // weight [C], bias [C]
     final CLIPMLP mlp;

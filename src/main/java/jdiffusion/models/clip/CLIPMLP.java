@@ -1,7 +1,7 @@
 package jdiffusion.models.clip;
 
+import jdiffusion.nn.JavaModule;
 import org.bytedeco.pytorch.LinearImpl;
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -11,7 +11,7 @@ import org.bytedeco.pytorch.global.torch;
  * (<a href="https://github.com/huggingface/transformers/blob/v4.47.0/src/transformers/models/clip/modeling_clip.py">modeling_clip.py</a>):
  * fc1, activation, fc2.
  */
-final class CLIPMLP extends Module {
+final class CLIPMLP extends JavaModule {
     private final CLIPTextConfig.HiddenAct activation;
     final LinearImpl fc1; // weight [I, C], bias [I]
     final LinearImpl fc2; // weight [C, I], bias [C]

@@ -1,7 +1,7 @@
 package jdiffusion.models.clip;
 
+import jdiffusion.nn.JavaModule;
 import org.bytedeco.pytorch.EmbeddingImpl;
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -12,7 +12,7 @@ import org.bytedeco.pytorch.Tensor;
  * <p>transformers also keeps a {@code position_ids} buffer (0..76); it is non-persistent, so it is
  * not registered here, and {@code KeyMap.clipText()} drops it from older checkpoints that saved it.
  */
-final class CLIPTextEmbeddings extends Module {
+final class CLIPTextEmbeddings extends JavaModule {
     final EmbeddingImpl tokenEmbedding; // weight [vocab, C]
     final EmbeddingImpl positionEmbedding; // weight [max_positions, C]
 

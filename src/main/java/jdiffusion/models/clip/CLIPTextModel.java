@@ -4,13 +4,13 @@ import java.nio.file.Path;
 import java.util.List;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.ModelFolder;
+import jdiffusion.nn.JavaModule;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.KeyMap;
 import jdiffusion.weights.StateDict;
 import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -32,7 +32,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * }
  * }</pre>
  */
-public final class CLIPTextModel extends Module {
+public final class CLIPTextModel extends JavaModule {
     private final CLIPTextConfig config;
     final CLIPTextTransformer textModel;
 

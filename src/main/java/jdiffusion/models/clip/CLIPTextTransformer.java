@@ -1,9 +1,9 @@
 package jdiffusion.models.clip;
 
 import java.util.List;
+import jdiffusion.nn.JavaModule;
 import org.bytedeco.pytorch.LayerNormImpl;
 import org.bytedeco.pytorch.LongOptional;
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -13,7 +13,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * (<a href="https://github.com/huggingface/transformers/blob/v4.47.0/src/transformers/models/clip/modeling_clip.py">modeling_clip.py</a>):
  * embeddings, causal encoder, final LayerNorm and end-of-text pooling.
  */
-final class CLIPTextTransformer extends Module {
+final class CLIPTextTransformer extends JavaModule {
     private final CLIPTextConfig config;
     final CLIPTextEmbeddings embeddings;
     final CLIPEncoder encoder;

@@ -8,12 +8,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.UnaryOperator;
 import jdiffusion.JDiffusionException;
+import jdiffusion.io.TorchCheckpoint;
 import jdiffusion.models.ModelLoading;
 import jdiffusion.weights.KeyMap;
 import jdiffusion.weights.LdmKeyMap;
 import jdiffusion.weights.StateDict;
 import jdiffusion.weights.TensorTransform;
-import jdiffusion.weights.TorchCheckpoint;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 

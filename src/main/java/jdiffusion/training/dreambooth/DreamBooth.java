@@ -21,6 +21,7 @@ import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.training.PipelineWriter;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
@@ -114,8 +115,8 @@ public final class DreamBooth {
                         config.rank(), config.seed());
                 parameters = lora.parameters();
             } else {
-                parameters = new java.util.LinkedHashMap<>(Trainer.parameters(unet, "unet."));
-                if (config.trainTextEncoder()) parameters.putAll(Trainer.parameters(textEncoder, "text_encoder."));
+                parameters = new java.util.LinkedHashMap<>(ModuleTensors.parameters(unet, "unet."));
+                if (config.trainTextEncoder()) parameters.putAll(ModuleTensors.parameters(textEncoder, "text_encoder."));
             }
             try {
                 DreamBoothObjective objective = new DreamBoothObjective(unet, textEncoder, pipe.vae(), noiseScheduler,
@@ -271,7 +272,7 @@ public final class DreamBooth {
 
     /** No gradients for the base weights; the Trainer turns them back on for what it trains. */
     private static void freeze(org.bytedeco.pytorch.Module module) {
-        Trainer.parameters(module, "").values().forEach(p -> p.requires_grad_(false));
+        ModuleTensors.parameters(module, "").values().forEach(p -> p.requires_grad_(false));
     }
 
     private static void copy(Path from, Path to) {

@@ -10,6 +10,7 @@ import java.util.stream.Stream;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.training.TrainingConfig;
+import jdiffusion.training.TrainingConfig.LrSchedule;
 
 /**
  * The options of diffusers' examples/dreambooth/train_dreambooth.py and train_dreambooth_lora.py
@@ -71,7 +72,7 @@ public record DreamBoothConfig(
         int maxTrainSteps,
         int numTrainEpochs,
         double learningRate,
-        LrScheduler lrScheduler,
+        LrSchedule lrScheduler,
         int lrWarmupSteps,
         double maxGradNorm,
         double adamWeightDecay,
@@ -90,30 +91,6 @@ public record DreamBoothConfig(
     /** diffusers' learning rates: the full fine-tune's and the LoRA script's. */
     public static final double FULL_LEARNING_RATE = 5e-6;
     public static final double LORA_LEARNING_RATE = 5e-4;
-
-    /** The subset of diffusers' get_scheduler names that {@link TrainingConfig} can follow. */
-    public enum LrScheduler {
-        CONSTANT("constant"), CONSTANT_WITH_WARMUP("constant_with_warmup"), COSINE("cosine");
-
-        private final String diffusersName;
-
-        LrScheduler(String diffusersName) {
-            this.diffusersName = diffusersName;
-        }
-
-        public String diffusersName() {
-            return diffusersName;
-        }
-
-        /** From diffusers' spelling; "linear", "polynomial" and the restarts are not implemented. */
-        public static LrScheduler parse(String name) {
-            for (LrScheduler s : values()) {
-                if (s.diffusersName.equalsIgnoreCase(name) || s.name().equalsIgnoreCase(name)) return s;
-            }
-            throw new JDiffusionException("--lr-scheduler " + name + " is not supported; use constant, "
-                    + "constant_with_warmup or cosine");
-        }
-    }
 
     public enum MixedPrecision {
         NO, BF16, FP16;
@@ -182,7 +159,7 @@ public record DreamBoothConfig(
     /** diffusers' defaults for a run on {@code instanceDir} with {@code instancePrompt}. */
     public static DreamBoothConfig defaults(String model, Path instanceDir, String instancePrompt, Path outputDir) {
         return new DreamBoothConfig(model, instanceDir, instancePrompt, false, null, null, 100, 1.0, false, false, 4,
-                512, false, false, 4, 1, 0, 1, FULL_LEARNING_RATE, LrScheduler.CONSTANT, 500, 1.0, 1e-2,
+                512, false, false, 4, 1, 0, 1, FULL_LEARNING_RATE, LrSchedule.CONSTANT, 500, 1.0, 1e-2,
                 MixedPrecision.NO, false, 0, 500, 0, null, null, 100, 4, 50, outputDir);
     }
 
@@ -239,11 +216,8 @@ public record DreamBoothConfig(
 
     /** The Trainer's settings for {@code steps} optimiser steps. */
     public TrainingConfig trainingConfig(int steps) {
-        // diffusers' "constant" ignores the warm-up (get_scheduler's constant schedule takes none)
-        int warmup = lrScheduler == LrScheduler.CONSTANT ? 0 : lrWarmupSteps;
-        TrainingConfig.LrSchedule schedule = lrScheduler == LrScheduler.COSINE
-                ? TrainingConfig.LrSchedule.COSINE : TrainingConfig.LrSchedule.CONSTANT;
-        return new TrainingConfig(steps, learningRate, warmup, schedule, gradientAccumulationSteps, maxGradNorm,
+        // diffusers' "constant" ignores the warm-up: so does TrainingConfig's CONSTANT
+        return new TrainingConfig(steps, learningRate, lrWarmupSteps, lrScheduler, gradientAccumulationSteps, maxGradNorm,
                 adamWeightDecay, 0, mixedPrecision == MixedPrecision.BF16, seed, checkpointingSteps);
     }
 
@@ -277,7 +251,7 @@ public record DreamBoothConfig(
         private int maxTrainSteps;
         private int numTrainEpochs;
         private double learningRate;
-        private LrScheduler lrScheduler;
+        private LrSchedule lrScheduler;
         private int lrWarmupSteps;
         private double maxGradNorm;
         private double adamWeightDecay;
@@ -349,7 +323,7 @@ public record DreamBoothConfig(
         public Builder maxTrainSteps(int v) { maxTrainSteps = v; return this; }
         public Builder numTrainEpochs(int v) { numTrainEpochs = v; return this; }
         public Builder learningRate(double v) { learningRate = v; return this; }
-        public Builder lrScheduler(LrScheduler v) { lrScheduler = v; return this; }
+        public Builder lrScheduler(LrSchedule v) { lrScheduler = v; return this; }
         public Builder lrWarmupSteps(int v) { lrWarmupSteps = v; return this; }
         public Builder maxGradNorm(double v) { maxGradNorm = v; return this; }
         public Builder adamWeightDecay(double v) { adamWeightDecay = v; return this; }

@@ -5,9 +5,9 @@ import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.vae.AutoencoderKL;
 import jdiffusion.schedulers.DDPMScheduler;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.training.GradientCheckpointing;
-import jdiffusion.training.LatentDiffusionObjective.Prediction;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -28,7 +28,7 @@ public final class DreamBoothObjective {
     private final CLIPTextModel textEncoder;
     private final AutoencoderKL vae;
     private final DDPMScheduler noiseScheduler;
-    private final Prediction prediction;
+    private final PredictionType prediction;
     private final boolean trainTextEncoder;
     private final boolean priorPreservation;
     private final double priorLossWeight;
@@ -40,19 +40,18 @@ public final class DreamBoothObjective {
         this.textEncoder = textEncoder;
         this.vae = vae;
         this.noiseScheduler = noiseScheduler;
-        this.prediction = switch (noiseScheduler.config().predictionType()) {
-            case EPSILON -> Prediction.EPSILON;
-            case V_PREDICTION -> Prediction.V_PREDICTION;
+        this.prediction = noiseScheduler.config().predictionType();
+        if (prediction == PredictionType.SAMPLE) {
             // train_dreambooth.py raises "Unknown prediction type" for anything else
-            case SAMPLE -> throw new JDiffusionException("the model's scheduler predicts \"sample\"; DreamBooth "
+            throw new JDiffusionException("the model's scheduler predicts \"sample\"; DreamBooth "
                     + "trains epsilon or v_prediction models only");
-        };
+        }
         this.trainTextEncoder = trainTextEncoder;
         this.priorPreservation = priorPreservation;
         this.priorLossWeight = priorLossWeight;
     }
 
-    public Prediction prediction() {
+    public PredictionType prediction() {
         return prediction;
     }
 
@@ -86,7 +85,7 @@ public final class DreamBoothObjective {
         Tensor noise = rng.randn(latents.sizes().vec().get());
         Tensor timesteps = rng.randint(0, noiseScheduler.config().numTrainTimesteps(), latents.size(0));
         Tensor noisy = noiseScheduler.addNoise(latents, noise, timesteps);
-        Tensor target = prediction == Prediction.EPSILON ? noise : noiseScheduler.getVelocity(latents, noise, timesteps);
+        Tensor target = prediction == PredictionType.EPSILON ? noise : noiseScheduler.getVelocity(latents, noise, timesteps);
         // 3. the text states: with a graph when the text encoder (or its adapters) trains
         Tensor context = trainTextEncoder ? textEncoder.encodeForTraining(batch.inputIds())
                 : textEncoder.encode(batch.inputIds());                          // [N, 77, C]

@@ -16,10 +16,10 @@ import jdiffusion.Golden;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.SafetensorsFile;
 import jdiffusion.io.SafetensorsWriter;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.KeyMap;
 import jdiffusion.weights.StateDict;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -79,7 +79,7 @@ class CLIPTextModelTest {
             try (StateDict file = StateDict.open(List.of(folder.resolve(WEIGHTS)), KeyMap.clipText())) {
                 Set<String> expected = new TreeSet<>(file.keys());
                 expected.remove("text_model.embeddings.position_ids");
-                assertEquals(expected, new TreeSet<>(WeightLoader.namedTensors(model).keySet()), name);
+                assertEquals(expected, new TreeSet<>(ModuleTensors.namedTensors(model).keySet()), name);
             } finally {
                 model.close();
             }
@@ -129,9 +129,9 @@ class CLIPTextModelTest {
         CLIPTextModel model = new CLIPTextModel(CLIPTextConfig.SD_1_5);
         try {
             long count = 0;
-            for (Tensor t : WeightLoader.namedTensors(model).values()) count += t.numel();
+            for (Tensor t : ModuleTensors.namedTensors(model).values()) count += t.numel();
             assertEquals(123_060_480L, count);
-            assertEquals(196, WeightLoader.namedTensors(model).size()); // 2 + 12 * 16 + 2
+            assertEquals(196, ModuleTensors.namedTensors(model).size()); // 2 + 12 * 16 + 2
         } finally {
             model.close();
         }

@@ -8,8 +8,8 @@ import java.util.Map;
 import java.util.TreeSet;
 import jdiffusion.Golden;
 import jdiffusion.io.SafetensorsFile;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
@@ -66,7 +66,7 @@ class UNet2DConditionModelTest {
         Path folder = Golden.model(name);
         UNet2DConditionModel unet = new UNet2DConditionModel(UNet2DConditionConfig.fromJson(folder.resolve("config.json")));
         try (SafetensorsFile file = SafetensorsFile.open(folder.resolve(WEIGHTS))) {
-            assertEquals(new TreeSet<>(file.names()), new TreeSet<>(WeightLoader.namedTensors(unet).keySet()));
+            assertEquals(new TreeSet<>(file.names()), new TreeSet<>(ModuleTensors.namedTensors(unet).keySet()));
         }
     }
 
@@ -85,7 +85,7 @@ class UNet2DConditionModelTest {
         unet.eval();
         unet.to(ScalarType.Double, false);
         // compare .value: JavaCPP returns fresh ScalarType objects, so == and equals() fail
-        assertEquals(ScalarType.Double.value, WeightLoader.namedTensors(unet).get("conv_in.weight").scalar_type().value);
+        assertEquals(ScalarType.Double.value, ModuleTensors.namedTensors(unet).get("conv_in.weight").scalar_type().value);
     }
 
     /** 15x17 latents are not multiples of 2^upsamplers: the up path takes the skip connections' sizes. */

@@ -9,9 +9,9 @@ import java.util.regex.Pattern;
 import jdiffusion.Golden;
 import jdiffusion.io.SafetensorsFile;
 import jdiffusion.nn.Functional;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -64,7 +64,7 @@ class AutoencoderKLTest {
         Path folder = Golden.model("sd1-tiny-pipeline/vae");
         AutoencoderKL vae = new AutoencoderKL(AutoencoderKLConfig.fromJson(folder.resolve("config.json")));
         try (SafetensorsFile file = SafetensorsFile.open(folder.resolve(WEIGHTS))) {
-            assertEquals(new TreeSet<>(file.names()), new TreeSet<>(WeightLoader.namedTensors(vae).keySet()));
+            assertEquals(new TreeSet<>(file.names()), new TreeSet<>(ModuleTensors.namedTensors(vae).keySet()));
         }
     }
 

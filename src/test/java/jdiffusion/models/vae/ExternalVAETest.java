@@ -16,10 +16,10 @@ import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.LdmKeyMap;
 import jdiffusion.weights.StateDict;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -59,8 +59,8 @@ class ExternalVAETest {
 
     private static void assertSameWeights(AutoencoderKL expected, AutoencoderKL actual, String what) {
         try (PointerScope scope = new PointerScope()) {
-            Map<String, Tensor> e = WeightLoader.namedTensors(expected);
-            Map<String, Tensor> a = WeightLoader.namedTensors(actual);
+            Map<String, Tensor> e = ModuleTensors.namedTensors(expected);
+            Map<String, Tensor> a = ModuleTensors.namedTensors(actual);
             assertEquals(e.keySet(), a.keySet(), what);
             for (String k : e.keySet()) assertEquals(0.0, Tensors.maxAbsDiff(e.get(k), a.get(k)), what + ": " + k);
         }

@@ -34,7 +34,7 @@ class DreamBoothConfigTest {
         assertEquals(5e-6, c.learningRate());
         assertEquals(100, c.numClassImages());
         assertEquals(1.0, c.priorLossWeight());
-        assertEquals(DreamBoothConfig.LrScheduler.CONSTANT, c.lrScheduler());
+        assertEquals(TrainingConfig.LrSchedule.CONSTANT, c.lrScheduler());
         assertEquals(500, c.lrWarmupSteps());
         assertEquals(1.0, c.maxGradNorm());
         assertEquals(1e-2, c.adamWeightDecay());
@@ -49,12 +49,12 @@ class DreamBoothConfigTest {
     void constantIgnoresTheWarmUpAsDiffusersDoes() {
         TrainingConfig constant = builder().learningRate(1e-4).build().trainingConfig(10);
         assertEquals(1e-4, constant.learningRate(0));
-        TrainingConfig warm = builder().learningRate(1e-4).lrScheduler(DreamBoothConfig.LrScheduler.CONSTANT_WITH_WARMUP)
+        TrainingConfig warm = builder().learningRate(1e-4).lrScheduler(TrainingConfig.LrSchedule.CONSTANT_WITH_WARMUP)
                 .lrWarmupSteps(4).build().trainingConfig(10);
         assertTrue(warm.learningRate(0) < 1e-4 / 2, "warm-up starts low: " + warm.learningRate(0));
         assertEquals(1e-4, warm.learningRate(5));
-        assertEquals(DreamBoothConfig.LrScheduler.COSINE, DreamBoothConfig.LrScheduler.parse("cosine"));
-        assertTrue(assertThrows(JDiffusionException.class, () -> DreamBoothConfig.LrScheduler.parse("linear"))
+        assertEquals(TrainingConfig.LrSchedule.COSINE, TrainingConfig.LrSchedule.parse("cosine"));
+        assertTrue(assertThrows(JDiffusionException.class, () -> TrainingConfig.LrSchedule.parse("linear"))
                 .getMessage().contains("constant_with_warmup"));
     }
 

@@ -13,7 +13,7 @@ import java.util.Set;
 import javax.imageio.ImageIO;
 import jdiffusion.models.clip.CLIPTokenizer;
 import jdiffusion.tensor.Tensors;
-import jdiffusion.training.shapes.TinyVocabulary;
+import jdiffusion.tools.shapes.TinyVocabulary;
 import org.bytedeco.javacpp.PointerScope;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

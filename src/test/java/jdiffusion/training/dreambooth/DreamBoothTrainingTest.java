@@ -9,24 +9,25 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import jdiffusion.image.PngWriter;
 import jdiffusion.io.SafetensorsFile;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
+import jdiffusion.tools.shapes.Colour;
+import jdiffusion.tools.shapes.Jitter;
+import jdiffusion.tools.shapes.Position;
+import jdiffusion.tools.shapes.Shape;
+import jdiffusion.tools.shapes.ShapeRenderer;
+import jdiffusion.tools.shapes.ShapeScene;
+import jdiffusion.tools.shapes.Size;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
-import jdiffusion.training.shapes.Colour;
-import jdiffusion.training.shapes.Jitter;
-import jdiffusion.training.shapes.Position;
-import jdiffusion.training.shapes.Shape;
-import jdiffusion.training.shapes.ShapeRenderer;
-import jdiffusion.training.shapes.ShapeScene;
-import jdiffusion.training.shapes.Size;
-import jdiffusion.image.PngWriter;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -90,7 +91,7 @@ class DreamBoothTrainingTest {
             double[] first = {Double.NaN};
             TrainingConfig t = new TrainingConfig(20, 3e-4, 0, TrainingConfig.LrSchedule.CONSTANT, 1, 1.0, 1e-2, 0,
                     false, 0, 0);
-            try (Trainer trainer = new Trainer(t, Trainer.parameters(pipe.unet(), "unet."), null)) {
+            try (Trainer trainer = new Trainer(t, ModuleTensors.parameters(pipe.unet(), "unet."), null)) {
                 double last = trainer.run(fixed, (step, total, loss, lr) -> {
                     if (step == 0) first[0] = loss;
                 });

@@ -6,14 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import java.awt.image.BufferedImage;
 import java.util.List;
 import jdiffusion.JDiffusionException;
-import jdiffusion.training.shapes.Colour;
-import jdiffusion.training.shapes.InstanceScore;
-import jdiffusion.training.shapes.Jitter;
-import jdiffusion.training.shapes.Position;
-import jdiffusion.training.shapes.Shape;
-import jdiffusion.training.shapes.ShapeRenderer;
-import jdiffusion.training.shapes.ShapeScene;
-import jdiffusion.training.shapes.Size;
+import jdiffusion.tools.shapes.Colour;
+import jdiffusion.tools.shapes.InstanceScore;
+import jdiffusion.tools.shapes.Jitter;
+import jdiffusion.tools.shapes.Position;
+import jdiffusion.tools.shapes.Shape;
+import jdiffusion.tools.shapes.ShapeRenderer;
+import jdiffusion.tools.shapes.ShapeScene;
+import jdiffusion.tools.shapes.Size;
 import org.junit.jupiter.api.Test;
 
 /** The experiment's subject check: the subject is read from the instance images, then each image is compared to it. */

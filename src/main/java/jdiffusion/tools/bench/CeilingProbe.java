@@ -1,0 +1,79 @@
+package jdiffusion.tools.bench;
+
+import jdiffusion.tensor.NativeThreads;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * The machine's reachable peak through libtorch: a large matmul (2048^3) and a 3x3 convolution
+ * (SD's most common op, at the UNet's first-block shape for 512x512 with CFG: [2, 320, 64, 64])
+ * in fp32 and bf16, best of a few runs; bf16 convolutions both in contiguous and channels-last
+ * layout, the faster counting. The
+ * UNet's GFLOP/s divided by these says how much of the machine it gets.
+ *
+ * @param convChannelsLast whether the bf16 convolution was faster with channels-last activations
+ */
+public record CeilingProbe(double matmulFp32, double matmulBf16, double convFp32, double convBf16,
+                           boolean convChannelsLast) {
+    private static final int REPEATS = 3;
+
+    /** GFLOP/s; bf16 figures are NaN when the CPU has no native bf16. {@code tiny}: small shapes, milliseconds. */
+    static CeilingProbe measure(boolean bf16, boolean tiny) {
+        try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
+            // a lone matmul may use OpenBLAS's threads: the machine's fp32 peak, even though the
+            // models run OpenBLAS single-threaded inside libtorch's threads (see NativeThreads)
+            NativeThreads.setBlasThreads(NativeThreads.computeThreads());
+            double mm32;
+            try {
+                mm32 = matmul(tiny ? 512 : 2048, ScalarType.Float);
+            } finally {
+                NativeThreads.singleThreadedBlas();
+            }
+            long n = tiny ? 512 : 2048;
+            long b = tiny ? 1 : 2, c = tiny ? 64 : 320, hw = tiny ? 32 : 64;
+            double conv32 = conv(b, c, hw, ScalarType.Float, false);
+            if (!bf16) return new CeilingProbe(mm32, Double.NaN, conv32, Double.NaN, false);
+            double mm16 = matmul(n, ScalarType.BFloat16);
+            double convPlain = conv(b, c, hw, ScalarType.BFloat16, false);
+            double convLast = conv(b, c, hw, ScalarType.BFloat16, true);
+            return new CeilingProbe(mm32, mm16, conv32, Math.max(convPlain, convLast), convLast > convPlain);
+        }
+    }
+
+    private static double matmul(long n, ScalarType dtype) {
+        Tensor a = torch.randn(n, n).to(dtype);
+        Tensor bm = torch.randn(n, n).to(dtype);
+        return best(2.0 * n * n * n, () -> a.mm(bm));
+    }
+
+    private static double conv(long b, long c, long hw, ScalarType dtype, boolean channelsLast) {
+        Tensor x = torch.randn(b, c, hw, hw).to(dtype);
+        Tensor w = torch.randn(c, c, 3, 3).mul(new org.bytedeco.pytorch.Scalar(0.02)).to(dtype);
+        if (channelsLast) {
+            x = x.contiguous(torch.MemoryFormat.ChannelsLast);
+            w = w.contiguous(torch.MemoryFormat.ChannelsLast);
+        }
+        Tensor xf = x, wf = w;
+        double flops = 2.0 * b * c * c * 9 * hw * hw;
+        return best(flops, () -> torch.conv2d(xf, wf, new TensorOptional(), new long[] {1, 1}, new long[] {1, 1},
+                new long[] {1, 1}, 1));
+    }
+
+    /** GFLOP/s of the fastest of a warm-up plus {@link #REPEATS} runs. */
+    private static double best(double flops, java.util.function.Supplier<Tensor> op) {
+        long fastest = Long.MAX_VALUE;
+        for (int i = 0; i <= REPEATS; i++) {
+            try (PointerScope scope = new PointerScope()) {
+                long start = System.nanoTime();
+                op.get();
+                long t = System.nanoTime() - start;
+                if (i > 0) fastest = Math.min(fastest, t);
+            }
+        }
+        return flops / fastest;
+    }
+}
