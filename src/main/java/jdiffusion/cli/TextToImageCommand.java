@@ -1,7 +1,6 @@
 package jdiffusion.cli;
 
 import jdiffusion.pipelines.GenerationRequest;
-import jdiffusion.pipelines.PngParameters;
 import picocli.CommandLine.Command;
 
 /** {@code jdiffusion txt2img}: diffusers' StableDiffusionPipeline from the command line. */
@@ -9,7 +8,7 @@ import picocli.CommandLine.Command;
         description = "Generate images from a text prompt.")
 final class TextToImageCommand extends GenerateCommand {
     @Override
-    void configure(GenerationRequest.Builder b, PngParameters from) {}
+    void configure(GenerationRequest.Builder b) {}
 
     @Override
     String verb() {
