@@ -100,7 +100,7 @@ final class HiresFixPass {
         VAEImageCodec codec = components.codec();
         List<BufferedImage> images = new ArrayList<>();
         for (BufferedImage img : Images.fromTensor(codec.decode(latents, request.vaeTiling()))) {
-            images.add(hires.upscaler() == HiresUpscaler.LANCZOS ? Resampling.lanczos(img, width, height)
+            images.add(hires.upscaler() == HiresUpscaler.LANCZOS ? Resampling.resize(img, width, height, Resampling.Filter.LANCZOS)
                     : Resampling.nearest(img, width, height));
         }
         return codec.encode(Images.toTensor(images), generator, request.vaeTiling());
