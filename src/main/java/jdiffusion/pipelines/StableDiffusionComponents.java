@@ -177,6 +177,26 @@ public final class StableDiffusionComponents implements AutoCloseable {
         return states.unsqueeze(1).expand(ps[0], batch, ps[1], ps[2]).reshape(ps[0] * batch, ps[1], ps[2]);
     }
 
+    /**
+     * Step "decode" of every pipeline: the latents to 8-bit images, after handing the loop's freed memory
+     * back (the decoder's peak comes on top of what is resident).
+     */
+    List<java.awt.image.BufferedImage> decode(Tensor latents, VAETiling tiling) {
+        NativeMemory.trim();
+        return List.of(jdiffusion.image.Images.fromTensor(codec().decode(latents, tiling)));
+    }
+
+    /** The infotext of every image of a request's batch. */
+    List<PngParameters> parameters(GenerationRequest r, Scheduler scheduler, String hiresSampler, int width, int height,
+                                   List<LoRASession.Used> loras) {
+        List<PngParameters> out = new ArrayList<>();
+        for (int i = 0; i < r.numImages(); i++) {
+            out.add(Infotext.of(r, new Infotext.Context(name, options.vae(), Infotext.samplerName(scheduler), hiresSampler,
+                    width, height, i, loras)));
+        }
+        return out;
+    }
+
     /** Closes the models' native memory. */
     @Override
     public void close() {

@@ -19,7 +19,6 @@ import jdiffusion.prompts.PromptEncoder;
 import jdiffusion.schedulers.Scheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.SchedulerRun;
-import jdiffusion.tensor.NativeMemory;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
@@ -189,15 +188,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 height = hires.height();
             }
 
-            // 6. decode, after handing the loop's freed memory back: the decoder's peak comes on top of what is resident
-            NativeMemory.trim();
-            List<BufferedImage> images = List.of(Images.fromTensor(codec.decode(latents, request.vaeTiling())));
+            // 6. decode
+            List<BufferedImage> images = components.decode(latents, request.vaeTiling());
             if (request.isInpainting() && request.keepUnmasked()) images = MaskOverlay.apply(images, init, mask);
-            List<PngParameters> parameters = new ArrayList<>();
-            for (int i = 0; i < request.numImages(); i++) {
-                parameters.add(Infotext.of(request, new Infotext.Context(name(), options().vae(), Infotext.samplerName(scheduler),
-                        hires == null ? null : hires.samplerName(), width, height, i, loras)));
-            }
+            List<PngParameters> parameters = components.parameters(request, scheduler,
+                    hires == null ? null : hires.samplerName(), width, height, loras);
             return GenerationResult.of(images, parameters, initialLatents, latents, warnings);
         }
     }

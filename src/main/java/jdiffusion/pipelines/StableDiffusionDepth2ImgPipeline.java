@@ -1,0 +1,158 @@
+package jdiffusion.pipelines;
+
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import jdiffusion.JDiffusionException;
+import jdiffusion.image.Images;
+import jdiffusion.io.ModelFolder;
+import jdiffusion.lora.LoRASession;
+import jdiffusion.models.dpt.DPTForDepthEstimation;
+import jdiffusion.models.dpt.DPTImageProcessor;
+import jdiffusion.schedulers.Scheduler;
+import jdiffusion.schedulers.SchedulerRun;
+import jdiffusion.tensor.TorchGenerator;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+/**
+ * diffusers' {@code StableDiffusionDepth2ImgPipeline} (stabilityai/stable-diffusion-2-depth): image-to-image
+ * whose UNet also sees the scene's depth as a 5th input channel, so the new image keeps the old one's
+ * shapes. The depth comes from the user or from the pipeline's {@link DPTForDepthEstimation}; it is
+ * resized to the latents (bicubic) and min-max scaled to [-1, 1] per image.
+ *
+ * <pre>{@code
+ * try (var pipe = StableDiffusionDepth2ImgPipeline.load("stabilityai/stable-diffusion-2-depth", null, PipelineOptions.defaults())) {
+ *     GenerationResult r = pipe.generate(new DepthToImageRequest(
+ *             GenerationRequest.builder("a stone castle").initImage(photo).strength(0.7).seed(42).build(), null));
+ * }
+ * }</pre>
+ */
+public final class StableDiffusionDepth2ImgPipeline implements AutoCloseable {
+    private final StableDiffusionComponents components;
+    private final DPTForDepthEstimation depthEstimator;
+    private final DPTImageProcessor featureExtractor;
+
+    public StableDiffusionDepth2ImgPipeline(StableDiffusionComponents components, DPTForDepthEstimation depthEstimator,
+                                            DPTImageProcessor featureExtractor) {
+        if (components.unet().config().inChannels() != 5) {
+            throw new JDiffusionException(components.name() + " has a UNet with " + components.unet().config().inChannels()
+                    + " input channels; depth2img needs a depth model's (5: latents + depth)");
+        }
+        this.components = components;
+        this.depthEstimator = depthEstimator;
+        this.featureExtractor = featureExtractor;
+    }
+
+    /**
+     * A diffusers depth2img folder (or Hub repo id): its components, {@code depth_estimator/} and
+     * {@code feature_extractor/}; {@code depthEstimatorDir} (a transformers DPT folder with its
+     * preprocessor_config.json) replaces the folder's own. Build outside any PointerScope.
+     */
+    public static StableDiffusionDepth2ImgPipeline load(String model, Path depthEstimatorDir, PipelineOptions options) {
+        ModelFolder folder = ModelFolder.resolve(model);
+        Path dptDir = depthEstimatorDir != null ? depthEstimatorDir : folder.component("depth_estimator");
+        Path processor = depthEstimatorDir == null && folder.has("feature_extractor")
+                ? folder.component("feature_extractor").resolve("preprocessor_config.json")
+                : dptDir.resolve("preprocessor_config.json");
+        if (!Files.isRegularFile(processor)) {
+            throw new JDiffusionException(processor + " is missing: the depth estimator's DPTImageProcessor settings");
+        }
+        DPTImageProcessor extractor = DPTImageProcessor.fromJson(processor);
+        StableDiffusionComponents c = StableDiffusionComponents.load(folder, StableDiffusionComponents.displayName(model, folder), options);
+        try {
+            return new StableDiffusionDepth2ImgPipeline(c, DPTForDepthEstimation.load(dptDir, options.dtype(), options.device()), extractor);
+        } catch (RuntimeException e) {
+            c.close();
+            throw e;
+        }
+    }
+
+    public StableDiffusionComponents components() { return components; }
+    public DPTForDepthEstimation depthEstimator() { return depthEstimator; }
+    public DPTImageProcessor featureExtractor() { return featureExtractor; }
+
+    /** The DPT's relative inverse depth of {@code image} at the processor's size: [1, H', W'] float32 (caller's scope). */
+    public Tensor estimateDepth(BufferedImage image) {
+        try (NoGradGuard noGrad = new NoGradGuard()) {
+            return depthEstimator.forward(featureExtractor.preprocess(List.of(image))).predictedDepth().to(ScalarType.Float);
+        }
+    }
+
+    public GenerationResult generate(DepthToImageRequest request) {
+        return generate(request, StepCallback.NONE);
+    }
+
+    public GenerationResult generate(DepthToImageRequest request, StepCallback callback) {
+        // 0. size and scheduler are checked before any work
+        GenerationRequest r = request.generation();
+        int width = r.width() != 0 ? r.width() : r.initImage().getWidth() / 8 * 8;
+        int height = r.height() != 0 ? r.height() : r.initImage().getHeight() / 8 * 8;
+        int f = components.vaeScaleFactor();
+        if (width % f != 0 || height % f != 0 || width == 0 || height == 0) {
+            throw new JDiffusionException("width and height must be positive multiples of " + f + ", not " + width + "x" + height);
+        }
+        Scheduler scheduler = components.scheduler(r.sampler(), r.eta());
+        List<String> warnings = new ArrayList<>();
+        // 1. LoRAs
+        StableDiffusionComponents.Networks networks = StableDiffusionComponents.networks(r, warnings);
+        return components.loras().run(networks.loras(), r.loraDir(), used ->
+                run(request, networks.prompt(), callback, width, height, scheduler, warnings, used));
+    }
+
+    private GenerationResult run(DepthToImageRequest request, String prompt, StepCallback callback, int width, int height,
+                                 Scheduler scheduler, List<String> warnings, List<LoRASession.Used> loras) {
+        GenerationRequest r = request.generation();
+        int f = components.vaeScaleFactor();
+        TorchGenerator generator = new TorchGenerator(r.seed());
+        try (PointerScope run = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
+            // 2. text
+            Tensor context = components.encodePrompts(r, prompt, r.negativePrompt(), warnings);
+            // 3. depth (from the original image, as diffusers' prepare_depth_map), at the latent size in [-1, 1]
+            Tensor depth = request.depthMap() != null ? request.depthMap().tensor() : estimateDepth(r.initImage());
+            Tensor depthLatent = normalisedDepth(depth, height / f, width / f, r.numImages())
+                    .to(components.options().device(), ScalarType.Float);
+            // 4. timesteps
+            SchedulerRun steps = scheduler.startImg2Img(r.steps(), r.strength());
+            // 5. latents: the VAE sample draws first, then the noise
+            Tensor image = Images.toTensor(Images.fit(r.initImage(), width, height, r.resizeMode()));
+            Tensor initLatents = components.codec().encode(image, generator, r.vaeTiling()).repeat(r.numImages(), 1, 1, 1);
+            DepthLatents inputs = new DepthLatents(
+                    ImageToImageLatents.prepare(initLatents, steps, generator, components.options().device()), depthLatent);
+            Tensor initialLatents = inputs.latents().clone();
+            // 6. denoising loop: the depth joins the UNet input after scale_model_input
+            Tensor latents = new DenoisingLoop(components.unet(), context, null, r.guidanceScale())
+                    .run(steps, inputs, generator, callback, run);
+            // 7. decode
+            List<BufferedImage> images = components.decode(latents, r.vaeTiling());
+            List<PngParameters> parameters = components.parameters(r, scheduler, null, width, height, loras);
+            return GenerationResult.of(images, parameters, initialLatents, latents, warnings);
+        }
+    }
+
+    /**
+     * diffusers' prepare_depth_map after the estimate: [N, H, W] -> bicubic (align_corners False) to
+     * [N, 1, h, w], {@code 2 (d - min) / (max - min) - 1} per map, repeated to the batch.
+     */
+    static Tensor normalisedDepth(Tensor depth, long h, long w, int batch) {
+        Tensor d = torch.upsample_bicubic2d(depth.to(ScalarType.Float).unsqueeze(1), new long[] {h, w}, false);
+        long n = d.size(0);
+        Tensor flat = d.reshape(n, -1);
+        Tensor min = flat.amin(new long[] {1}, true).reshape(n, 1, 1, 1);
+        Tensor max = flat.amax(new long[] {1}, true).reshape(n, 1, 1, 1);
+        d = d.sub(min).mul(new Scalar(2.0)).div(max.sub(min)).sub(new Scalar(1.0));
+        return n < batch ? d.repeat(batch / n, 1, 1, 1) : d;
+    }
+
+    @Override
+    public void close() {
+        components.close();
+        depthEstimator.close();
+    }
+}
