@@ -21,9 +21,9 @@ import jdiffusion.schedulers.Schedulers;
 public final class Infotext {
     private Infotext() {}
 
-    /** What the request does not say but the infotext records. */
+    /** What the request does not say but the infotext records; {@code extra} is the pipeline's own keys (e.g. "Noise level"). */
     record Context(String model, Path vae, String sampler, String hiresSampler, int width, int height, int index,
-                   List<LoRASession.Used> loras) {}
+                   List<LoRASession.Used> loras, Map<String, String> extra) {}
 
     /** The parameters of image {@code c.index()} of a request's batch, in A1111's key order. */
     static PngParameters of(GenerationRequest r, Context c) {
@@ -65,6 +65,7 @@ public final class Infotext {
             }
             s.put("Lora hashes", String.join(", ", hashes));
         }
+        s.putAll(c.extra());
         s.put("Generator", "jdiffusion (diffusers-compatible seed)");
         return new PngParameters(r.prompt(), r.negativePrompt(), s);
     }

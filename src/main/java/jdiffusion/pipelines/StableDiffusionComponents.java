@@ -188,11 +188,11 @@ public final class StableDiffusionComponents implements AutoCloseable {
 
     /** The infotext of every image of a request's batch. */
     List<PngParameters> parameters(GenerationRequest r, Scheduler scheduler, String hiresSampler, int width, int height,
-                                   List<LoRASession.Used> loras) {
+                                   List<LoRASession.Used> loras, Map<String, String> extra) {
         List<PngParameters> out = new ArrayList<>();
         for (int i = 0; i < r.numImages(); i++) {
             out.add(Infotext.of(r, new Infotext.Context(name, options.vae(), Infotext.samplerName(scheduler), hiresSampler,
-                    width, height, i, loras)));
+                    width, height, i, loras, extra)));
         }
         return out;
     }

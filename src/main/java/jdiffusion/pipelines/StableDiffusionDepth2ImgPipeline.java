@@ -131,7 +131,7 @@ public final class StableDiffusionDepth2ImgPipeline implements AutoCloseable {
                     .run(steps, inputs, generator, callback, run);
             // 7. decode
             List<BufferedImage> images = components.decode(latents, r.vaeTiling());
-            List<PngParameters> parameters = components.parameters(r, scheduler, null, width, height, loras);
+            List<PngParameters> parameters = components.parameters(r, scheduler, null, width, height, loras, java.util.Map.of());
             return GenerationResult.of(images, parameters, initialLatents, latents, warnings);
         }
     }

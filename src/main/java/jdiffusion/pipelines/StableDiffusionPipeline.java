@@ -192,7 +192,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             List<BufferedImage> images = components.decode(latents, request.vaeTiling());
             if (request.isInpainting() && request.keepUnmasked()) images = MaskOverlay.apply(images, init, mask);
             List<PngParameters> parameters = components.parameters(request, scheduler,
-                    hires == null ? null : hires.samplerName(), width, height, loras);
+                    hires == null ? null : hires.samplerName(), width, height, loras, java.util.Map.of());
             return GenerationResult.of(images, parameters, initialLatents, latents, warnings);
         }
     }
