@@ -183,9 +183,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             DenoisingLoop loop = new DenoisingLoop(unet(), context, null, request.guidanceScale());
             Tensor latents = loop.run(steps, inputs, generator, HiresFixPass.offset(callback, 0, total), run);
             if (hires != null) {
+                // the infotext's Size stays the first pass's, as A1111 writes it ("Hires upscale" says the rest)
                 latents = hires.run(latents, prompt, context, warnings, HiresFixPass.offset(callback, steps.size(), total), run);
-                width = hires.width();
-                height = hires.height();
             }
 
             // 6. decode
