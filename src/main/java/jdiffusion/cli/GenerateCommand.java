@@ -23,6 +23,7 @@ import jdiffusion.pipelines.Infotext;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.PngParameters;
 import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.pipelines.StepCallback;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -45,6 +46,28 @@ abstract class GenerateCommand implements Callable<Integer> {
 
     abstract String verb();
 
+    /** A loaded pipeline that runs the command's requests; closed after the run. */
+    interface Loaded extends AutoCloseable {
+        GenerationResult generate(GenerationRequest request, StepCallback callback);
+
+        @Override
+        void close();
+    }
+
+    /** txt2img, img2img and inpaint run StableDiffusionPipeline; depth2img and upscale their own pipelines. */
+    Loaded load(String model, PipelineOptions options) {
+        StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, o.tokenizer, options);
+        return new Loaded() {
+            public GenerationResult generate(GenerationRequest request, StepCallback callback) {
+                return pipe.generate(request, callback);
+            }
+
+            public void close() {
+                pipe.close();
+            }
+        };
+    }
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
@@ -53,8 +76,7 @@ abstract class GenerateCommand implements Callable<Integer> {
         String model = o.model != null ? o.model : DefaultModel.locate();
         checkOutputs(request.numImages());
 
-        StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, o.tokenizer,
-                PipelineOptions.of(o.dtype, o.device, o.variant).withVae(o.vae).withEmbeddings(o.embeddings));
+        Loaded pipe = load(model, PipelineOptions.of(o.dtype, o.device, o.variant).withVae(o.vae).withEmbeddings(o.embeddings));
         try {
             AtomicBoolean stop = new AtomicBoolean();
             installInterruptHandler(stop);

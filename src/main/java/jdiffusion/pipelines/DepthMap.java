@@ -44,7 +44,11 @@ public record DepthMap(int height, int width, float[] values) {
     public static DepthMap read(Path file) {
         if (!Files.isRegularFile(file)) throw new JDiffusionException("--depth-map " + file + ": file not found");
         if (file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors")) return fromSafetensors(file);
-        return of(Images.read(file));
+        try {
+            return of(Images.read(file));
+        } catch (JDiffusionException e) {
+            throw new JDiffusionException("--depth-map " + e.getMessage() + " (or a .safetensors file with one [H, W] tensor)", e);
+        }
     }
 
     private static DepthMap fromSafetensors(Path file) {

@@ -1,7 +1,6 @@
 package jdiffusion.pipelines;
 
 import java.awt.image.BufferedImage;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -9,8 +8,6 @@ import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.io.ModelFolder;
 import jdiffusion.lora.LoRASession;
-import jdiffusion.models.dpt.DPTForDepthEstimation;
-import jdiffusion.models.dpt.DPTImageProcessor;
 import jdiffusion.schedulers.Scheduler;
 import jdiffusion.schedulers.SchedulerRun;
 import jdiffusion.tensor.TorchGenerator;
@@ -36,18 +33,15 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  */
 public final class StableDiffusionDepth2ImgPipeline implements AutoCloseable {
     private final StableDiffusionComponents components;
-    private final DPTForDepthEstimation depthEstimator;
-    private final DPTImageProcessor featureExtractor;
+    private final DepthEstimation depth;
 
-    public StableDiffusionDepth2ImgPipeline(StableDiffusionComponents components, DPTForDepthEstimation depthEstimator,
-                                            DPTImageProcessor featureExtractor) {
+    public StableDiffusionDepth2ImgPipeline(StableDiffusionComponents components, DepthEstimation depth) {
         if (components.unet().config().inChannels() != 5) {
             throw new JDiffusionException(components.name() + " has a UNet with " + components.unet().config().inChannels()
                     + " input channels; depth2img needs a depth model's (5: latents + depth)");
         }
         this.components = components;
-        this.depthEstimator = depthEstimator;
-        this.featureExtractor = featureExtractor;
+        this.depth = depth;
     }
 
     /**
@@ -59,30 +53,23 @@ public final class StableDiffusionDepth2ImgPipeline implements AutoCloseable {
         ModelFolder folder = ModelFolder.resolve(model);
         Path dptDir = depthEstimatorDir != null ? depthEstimatorDir : folder.component("depth_estimator");
         Path processor = depthEstimatorDir == null && folder.has("feature_extractor")
-                ? folder.component("feature_extractor").resolve("preprocessor_config.json")
-                : dptDir.resolve("preprocessor_config.json");
-        if (!Files.isRegularFile(processor)) {
-            throw new JDiffusionException(processor + " is missing: the depth estimator's DPTImageProcessor settings");
-        }
-        DPTImageProcessor extractor = DPTImageProcessor.fromJson(processor);
-        StableDiffusionComponents c = StableDiffusionComponents.load(folder, StableDiffusionComponents.displayName(model, folder), options);
+                ? folder.component("feature_extractor").resolve("preprocessor_config.json") : null;
+        DepthEstimation depth = DepthEstimation.load(dptDir, processor, options);
         try {
-            return new StableDiffusionDepth2ImgPipeline(c, DPTForDepthEstimation.load(dptDir, options.dtype(), options.device()), extractor);
+            StableDiffusionComponents c = StableDiffusionComponents.load(folder, StableDiffusionComponents.displayName(model, folder), options);
+            return new StableDiffusionDepth2ImgPipeline(c, depth);
         } catch (RuntimeException e) {
-            c.close();
+            depth.close();
             throw e;
         }
     }
 
     public StableDiffusionComponents components() { return components; }
-    public DPTForDepthEstimation depthEstimator() { return depthEstimator; }
-    public DPTImageProcessor featureExtractor() { return featureExtractor; }
+    public DepthEstimation depthEstimation() { return depth; }
 
     /** The DPT's relative inverse depth of {@code image} at the processor's size: [1, H', W'] float32 (caller's scope). */
     public Tensor estimateDepth(BufferedImage image) {
-        try (NoGradGuard noGrad = new NoGradGuard()) {
-            return depthEstimator.forward(featureExtractor.preprocess(List.of(image))).predictedDepth().to(ScalarType.Float);
-        }
+        return depth.estimate(image);
     }
 
     public GenerationResult generate(DepthToImageRequest request) {
@@ -115,8 +102,8 @@ public final class StableDiffusionDepth2ImgPipeline implements AutoCloseable {
             // 2. text
             Tensor context = components.encodePrompts(r, prompt, r.negativePrompt(), warnings);
             // 3. depth (from the original image, as diffusers' prepare_depth_map), at the latent size in [-1, 1]
-            Tensor depth = request.depthMap() != null ? request.depthMap().tensor() : estimateDepth(r.initImage());
-            Tensor depthLatent = normalisedDepth(depth, height / f, width / f, r.numImages())
+            Tensor given = request.depthMap() != null ? request.depthMap().tensor() : estimateDepth(r.initImage());
+            Tensor depthLatent = normalisedDepth(given, height / f, width / f, r.numImages())
                     .to(components.options().device(), ScalarType.Float);
             // 4. timesteps
             SchedulerRun steps = scheduler.startImg2Img(r.steps(), r.strength());
@@ -153,6 +140,6 @@ public final class StableDiffusionDepth2ImgPipeline implements AutoCloseable {
     @Override
     public void close() {
         components.close();
-        depthEstimator.close();
+        depth.close();
     }
 }

@@ -11,8 +11,6 @@ import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.clip.CLIPTokenizer;
-import jdiffusion.models.dpt.DPTForDepthEstimation;
-import jdiffusion.models.dpt.DPTImageProcessor;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.vae.AutoencoderKL;
 import jdiffusion.schedulers.SchedulerConfigFile;
@@ -37,8 +35,7 @@ class Depth2ImgGoldenTest {
                     UNet2DConditionModel.load(Golden.model("unet-sd2-depth"), o.dtype(), o.device()),
                     AutoencoderKL.load(Golden.model("sd1-tiny-pipeline").resolve("vae"), o.dtype(), o.device()),
                     SchedulerConfigFile.read(Golden.model("sd1-tiny-pipeline").resolve("scheduler/scheduler_config.json")), o);
-            pipe = new StableDiffusionDepth2ImgPipeline(components, DPTForDepthEstimation.load(dpt, o.dtype(), o.device()),
-                    DPTImageProcessor.fromJson(dpt.resolve("preprocessor_config.json")));
+            pipe = new StableDiffusionDepth2ImgPipeline(components, DepthEstimation.load(dpt, null, o));
         }
         return pipe;
     }
