@@ -4,10 +4,8 @@ import java.nio.file.Path;
 import jdiffusion.pipelines.DepthMap;
 import jdiffusion.pipelines.DepthToImageRequest;
 import jdiffusion.pipelines.GenerationRequest;
-import jdiffusion.pipelines.GenerationResult;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionDepth2ImgPipeline;
-import jdiffusion.pipelines.StepCallback;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -34,15 +32,7 @@ final class DepthToImageCommand extends ImageToImageCommand {
     @Override
     Loaded load(String model, PipelineOptions options) {
         StableDiffusionDepth2ImgPipeline pipe = StableDiffusionDepth2ImgPipeline.load(model, depthEstimator, options);
-        return new Loaded() {
-            public GenerationResult generate(GenerationRequest request, StepCallback callback) {
-                return pipe.generate(new DepthToImageRequest(request, depthMap), callback);
-            }
-
-            public void close() {
-                pipe.close();
-            }
-        };
+        return new Loaded((request, callback) -> pipe.generate(new DepthToImageRequest(request, depthMap), callback), pipe::close);
     }
 
     @Override

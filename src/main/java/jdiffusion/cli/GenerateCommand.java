@@ -12,6 +12,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BiFunction;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.image.PngWriter;
@@ -47,25 +48,21 @@ abstract class GenerateCommand implements Callable<Integer> {
     abstract String verb();
 
     /** A loaded pipeline that runs the command's requests; closed after the run. */
-    interface Loaded extends AutoCloseable {
-        GenerationResult generate(GenerationRequest request, StepCallback callback);
+    record Loaded(BiFunction<GenerationRequest, StepCallback, GenerationResult> generator, Runnable closer) implements AutoCloseable {
+        GenerationResult generate(GenerationRequest request, StepCallback callback) {
+            return generator.apply(request, callback);
+        }
 
         @Override
-        void close();
+        public void close() {
+            closer.run();
+        }
     }
 
     /** txt2img, img2img and inpaint run StableDiffusionPipeline; depth2img and upscale their own pipelines. */
     Loaded load(String model, PipelineOptions options) {
         StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, o.tokenizer, options);
-        return new Loaded() {
-            public GenerationResult generate(GenerationRequest request, StepCallback callback) {
-                return pipe.generate(request, callback);
-            }
-
-            public void close() {
-                pipe.close();
-            }
-        };
+        return new Loaded(pipe::generate, pipe::close);
     }
 
     @Override

@@ -4,10 +4,8 @@ import java.nio.file.Path;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.pipelines.GenerationRequest;
-import jdiffusion.pipelines.GenerationResult;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionUpscalePipeline;
-import jdiffusion.pipelines.StepCallback;
 import jdiffusion.pipelines.UpscaleRequest;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -39,15 +37,7 @@ final class UpscaleCommand extends GenerateCommand {
     @Override
     Loaded load(String model, PipelineOptions options) {
         StableDiffusionUpscalePipeline pipe = StableDiffusionUpscalePipeline.load(model, options);
-        return new Loaded() {
-            public GenerationResult generate(GenerationRequest request, StepCallback callback) {
-                return pipe.generate(new UpscaleRequest(request, noiseLevel), callback);
-            }
-
-            public void close() {
-                pipe.close();
-            }
-        };
+        return new Loaded((request, callback) -> pipe.generate(new UpscaleRequest(request, noiseLevel), callback), pipe::close);
     }
 
     @Override

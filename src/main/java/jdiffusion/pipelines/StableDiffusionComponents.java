@@ -149,6 +149,19 @@ public final class StableDiffusionComponents implements AutoCloseable {
         return new Networks(extra.prompt(), specs);
     }
 
+    /** One call on the weights as merged: the prompt without its extra-network tags, the LoRAs used, the warnings so far. */
+    record Call(String prompt, List<LoRASession.Used> loras, List<String> warnings) {}
+
+    /**
+     * Step 1 of every pipeline: the request's LoRAs, then the prompt's {@code <lora:...>} tags, merged
+     * into the weights for the length of {@code work} (read and checked before any lock).
+     */
+    <T> T withLoRAs(GenerationRequest r, java.util.function.Function<Call, T> work) {
+        List<String> warnings = new ArrayList<>();
+        Networks n = networks(r, warnings);
+        return loras.run(n.loras(), r.loraDir(), used -> work.apply(new Call(n.prompt(), used, warnings)));
+    }
+
     /**
      * The text-encoder states the UNet attends to, each repeated for the batch: {@code [neg x B, pos x B]}
      * when guidance is on (diffusers' order), else the prompt's alone. {@code prompt} is without its

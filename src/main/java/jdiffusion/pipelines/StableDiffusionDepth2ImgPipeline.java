@@ -2,12 +2,10 @@ package jdiffusion.pipelines;
 
 import java.awt.image.BufferedImage;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.io.ModelFolder;
-import jdiffusion.lora.LoRASession;
 import jdiffusion.schedulers.Scheduler;
 import jdiffusion.schedulers.SchedulerRun;
 import jdiffusion.tensor.TorchGenerator;
@@ -86,21 +84,18 @@ public final class StableDiffusionDepth2ImgPipeline implements AutoCloseable {
             throw new JDiffusionException("width and height must be positive multiples of " + f + ", not " + width + "x" + height);
         }
         Scheduler scheduler = components.scheduler(r.sampler(), r.eta());
-        List<String> warnings = new ArrayList<>();
-        // 1. LoRAs
-        StableDiffusionComponents.Networks networks = StableDiffusionComponents.networks(r, warnings);
-        return components.loras().run(networks.loras(), r.loraDir(), used ->
-                run(request, networks.prompt(), callback, width, height, scheduler, warnings, used));
+        // 1. LoRAs, for the length of the call
+        return components.withLoRAs(r, call -> run(request, call, callback, width, height, scheduler));
     }
 
-    private GenerationResult run(DepthToImageRequest request, String prompt, StepCallback callback, int width, int height,
-                                 Scheduler scheduler, List<String> warnings, List<LoRASession.Used> loras) {
+    private GenerationResult run(DepthToImageRequest request, StableDiffusionComponents.Call call, StepCallback callback, int width,
+                                 int height, Scheduler scheduler) {
         GenerationRequest r = request.generation();
         int f = components.vaeScaleFactor();
         TorchGenerator generator = new TorchGenerator(r.seed());
         try (PointerScope run = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             // 2. text
-            Tensor context = components.encodePrompts(r, prompt, r.negativePrompt(), warnings);
+            Tensor context = components.encodePrompts(r, call.prompt(), r.negativePrompt(), call.warnings());
             // 3. depth (from the original image, as diffusers' prepare_depth_map), at the latent size in [-1, 1]
             Tensor given = request.depthMap() != null ? request.depthMap().tensor() : estimateDepth(r.initImage());
             Tensor depthLatent = normalisedDepth(given, height / f, width / f, r.numImages())
@@ -118,8 +113,8 @@ public final class StableDiffusionDepth2ImgPipeline implements AutoCloseable {
                     .run(steps, inputs, generator, callback, run);
             // 7. decode
             List<BufferedImage> images = components.decode(latents, r.vaeTiling());
-            List<PngParameters> parameters = components.parameters(r, scheduler, null, width, height, loras, java.util.Map.of());
-            return GenerationResult.of(images, parameters, initialLatents, latents, warnings);
+            List<PngParameters> parameters = components.parameters(r, scheduler, null, width, height, call.loras(), java.util.Map.of());
+            return GenerationResult.of(images, parameters, initialLatents, latents, call.warnings());
         }
     }
 

@@ -146,17 +146,16 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                     + "); txt2img, img2img and inpaint need 4 or 9");
         }
         HiresFixPass hires = request.hires() == null ? null : HiresFixPass.plan(components, request, scheduler, width, height);
-        List<String> warnings = new ArrayList<>();
 
-        // 1. LoRAs: the request's, then the prompt's tags (taken out of the text), read before any lock
-        StableDiffusionComponents.Networks networks = StableDiffusionComponents.networks(request, warnings);
-        return components.loras().run(networks.loras(), request.loraDir(), used -> run(request, networks.prompt(),
-                callback, width, height, scheduler, hires, warnings, used));
+        // 1. LoRAs: the request's, then the prompt's tags (taken out of the text), for the length of the call
+        return components.withLoRAs(request, call -> run(request, call, callback, width, height, scheduler, hires));
     }
 
     /** Steps 2 to 6 of a call, on the weights as they are now (the caller holds the lock). */
-    private GenerationResult run(GenerationRequest request, String prompt, StepCallback callback, int width, int height,
-                                 Scheduler scheduler, HiresFixPass hires, List<String> warnings, List<LoRASession.Used> loras) {
+    private GenerationResult run(GenerationRequest request, StableDiffusionComponents.Call call, StepCallback callback,
+                                 int width, int height, Scheduler scheduler, HiresFixPass hires) {
+        String prompt = call.prompt();
+        List<String> warnings = call.warnings();
         int f = vaeScaleFactor();
         long[] shape = {request.numImages(), vae().config().latentChannels(), height / f, width / f};
         TorchGenerator generator = new TorchGenerator(request.seed());
@@ -191,7 +190,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             List<BufferedImage> images = components.decode(latents, request.vaeTiling());
             if (request.isInpainting() && request.keepUnmasked()) images = MaskOverlay.apply(images, init, mask);
             List<PngParameters> parameters = components.parameters(request, scheduler,
-                    hires == null ? null : hires.samplerName(), width, height, loras, java.util.Map.of());
+                    hires == null ? null : hires.samplerName(), width, height, call.loras(), java.util.Map.of());
             return GenerationResult.of(images, parameters, initialLatents, latents, warnings);
         }
     }

@@ -1,13 +1,11 @@
 package jdiffusion.pipelines;
 
 import java.awt.image.BufferedImage;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.io.ModelFolder;
-import jdiffusion.lora.LoRASession;
 import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.clip.CLIPTokenizer;
 import jdiffusion.models.unet.UNet2DConditionModel;
@@ -97,21 +95,19 @@ public final class StableDiffusionUpscalePipeline implements AutoCloseable {
                     + f + " to " + GenerationRequest.MAX_SIDE / f + " pixels a side");
         }
         Scheduler scheduler = components.scheduler(r.sampler(), r.eta());
-        List<String> warnings = new ArrayList<>();
-        StableDiffusionComponents.Networks networks = StableDiffusionComponents.networks(r, warnings);
-        return components.loras().run(networks.loras(), r.loraDir(), used ->
-                run(request, networks.prompt(), callback, width, height, scheduler, warnings, used));
+        // 1. LoRAs, for the length of the call
+        return components.withLoRAs(r, call -> run(request, call, callback, width, height, scheduler));
     }
 
-    private GenerationResult run(UpscaleRequest request, String prompt, StepCallback callback, int width, int height,
-                                 Scheduler scheduler, List<String> warnings, List<LoRASession.Used> loras) {
+    private GenerationResult run(UpscaleRequest request, StableDiffusionComponents.Call call, StepCallback callback, int width,
+                                 int height, Scheduler scheduler) {
         GenerationRequest r = request.generation();
         int batch = r.numImages();
         TorchGenerator generator = new TorchGenerator(r.seed());
         var device = components.options().device();
         try (PointerScope run = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             // 1. text
-            Tensor context = components.encodePrompts(r, prompt, r.negativePrompt(), warnings);
+            Tensor context = components.encodePrompts(r, call.prompt(), r.negativePrompt(), call.warnings());
             // 2. the low-res image in [-1, 1], noised to noise_level by the low-res scheduler (the first draw)
             Tensor image = Images.toTensor(Images.fit(r.initImage(), width, height, r.resizeMode()));
             Tensor level = Tensors.fromLongs(new long[] {request.noiseLevel()});
@@ -132,8 +128,8 @@ public final class StableDiffusionUpscalePipeline implements AutoCloseable {
             // 5. decode to 4x
             List<BufferedImage> images = components.decode(latents, r.vaeTiling());
             List<PngParameters> parameters = components.parameters(r, scheduler, null, width * components.vaeScaleFactor(),
-                    height * components.vaeScaleFactor(), loras, Map.of("Noise level", Integer.toString(request.noiseLevel())));
-            return GenerationResult.of(images, parameters, initialLatents, latents, warnings);
+                    height * components.vaeScaleFactor(), call.loras(), Map.of("Noise level", Integer.toString(request.noiseLevel())));
+            return GenerationResult.of(images, parameters, initialLatents, latents, call.warnings());
         }
     }
 
