@@ -48,13 +48,30 @@ public final class StableDiffusionDepth2ImgPipeline implements AutoCloseable {
      * preprocessor_config.json) replaces the folder's own. Build outside any PointerScope.
      */
     public static StableDiffusionDepth2ImgPipeline load(String model, Path depthEstimatorDir, PipelineOptions options) {
-        ModelFolder folder = ModelFolder.resolve(model);
+        return load(model, null, depthEstimatorDir, options);
+    }
+
+    /**
+     * As {@link #load(String, Path, PipelineOptions)}, where {@code model} may also be a single-file SD 2
+     * depth checkpoint ({@code 512-depth-ema}); such a file holds no tokenizer ({@code tokenizerDir}) and
+     * its depth estimator is MiDaS in another layout, so {@code depthEstimatorDir} is required.
+     */
+    public static StableDiffusionDepth2ImgPipeline load(String model, Path tokenizerDir, Path depthEstimatorDir,
+                                                        PipelineOptions options) {
+        boolean file = StableDiffusionComponents.isFile(model);
+        if (file && depthEstimatorDir == null) {
+            throw new JDiffusionException(Path.of(model).getFileName() + " is a single-file checkpoint: its depth_model.* "
+                    + "(MiDaS in the original layout) is not read; pass --depth-estimator DIR (a transformers DPT folder, e.g. "
+                    + "the depth_estimator/ of stabilityai/stable-diffusion-2-depth or Intel/dpt-hybrid-midas)");
+        }
+        ModelFolder folder = file ? null : ModelFolder.resolve(model);
         Path dptDir = depthEstimatorDir != null ? depthEstimatorDir : folder.component("depth_estimator");
         Path processor = depthEstimatorDir == null && folder.has("feature_extractor")
                 ? folder.component("feature_extractor").resolve("preprocessor_config.json") : null;
         DepthEstimation depth = DepthEstimation.load(dptDir, processor, options);
         try {
-            StableDiffusionComponents c = StableDiffusionComponents.load(folder, StableDiffusionComponents.displayName(model, folder), options);
+            StableDiffusionComponents c = file ? SingleFilePipelineLoader.components(Path.of(model), tokenizerDir, options)
+                    : StableDiffusionComponents.load(folder, StableDiffusionComponents.displayName(model, folder), options);
             return new StableDiffusionDepth2ImgPipeline(c, depth);
         } catch (RuntimeException e) {
             depth.close();

@@ -71,6 +71,34 @@ class DepthAndUpscaleCommandTest {
     }
 
     @Test
+    void aSingleFileDepthCheckpointRunsWithTheDepthEstimatorNamedApart() throws Exception {
+        Path file = dir.resolve("512-depth-tiny.safetensors");
+        CliRunner convert = CliRunner.run("convert", "--to", "single-file", depthModel().toString(), file.toString());
+        assertEquals(0, convert.exitCode(), convert.err());
+        Path latents = dir.resolve("single.safetensors");
+        try (Golden g = Golden.open("pipe_depth2img_estimated_depth")) {
+            List<String> args = List.of("depth2img", "--model", file.toString(), "--quiet",
+                    "--tokenizer", Golden.shared().resolve("clip-tokenizer/sd2").toString(),
+                    "--init-image", g.dir.resolve("init_image.png").toString(), "--strength", "0.7",
+                    "--steps", "5", "--guidance-scale", "6", "--seed", "3", "--sampler", "PNDMScheduler",
+                    "--negative-prompt", NEGATIVE, "--out", dir.resolve("s.png").toString(), "--save-latents", latents.toString());
+            List<String> withEstimator = new ArrayList<>(args);
+            withEstimator.addAll(List.of("--depth-estimator", Golden.model("dpt-hybrid-tiny").toString(), PROMPT));
+            CliRunner r = CliRunner.run(withEstimator.toArray(String[]::new));
+            assertEquals(0, r.exitCode(), r.err());
+            try (SafetensorsFile f = SafetensorsFile.open(latents); PointerScope scope = new PointerScope()) {
+                Golden.assertClose("single-file depth2img final_latents", f.load("final_latents"), g.tensor("final_latents"), 1e-4, 1e-5);
+            }
+            List<String> without = new ArrayList<>(args);
+            without.add(PROMPT);
+            CliRunner missing = CliRunner.run(without.toArray(String[]::new));
+            assertEquals(2, missing.exitCode());
+            assertTrue(missing.err().strip().startsWith("error: 512-depth-tiny.safetensors is a single-file checkpoint: its depth_model.*"),
+                    missing.err());
+        }
+    }
+
+    @Test
     void depthWritesA16BitPngOfTheImagesSize() throws Exception {
         Path out = dir.resolve("depth.png");
         Path image = Golden.root().resolve("pipe_depth2img_estimated_depth/init_image.png");
