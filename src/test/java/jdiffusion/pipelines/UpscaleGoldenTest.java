@@ -11,12 +11,15 @@ import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.models.clip.CLIPTextModel;
 import jdiffusion.models.clip.CLIPTokenizer;
+import jdiffusion.models.unet.UNet2DConditionConfig;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.vae.AutoencoderKL;
 import jdiffusion.schedulers.SchedulerConfigFile;
+import jdiffusion.training.PipelineWriter;
 import org.bytedeco.javacpp.PointerScope;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** diffusers' StableDiffusionUpscalePipeline on the tiny x4 upscaler (class labels, only-cross-attention blocks). */
 class UpscaleGoldenTest {
@@ -58,6 +61,16 @@ class UpscaleGoldenTest {
             assertEquals(96, result.images().getFirst().getWidth()); // 4x the 24x16 input
             assertTrue(result.parameters().getFirst().format().contains("Noise level: 20"));
         }
+    }
+
+    @Test
+    void theUpscalersUNetIsSavedWithItsClassEmbeddingAndOnlyCrossAttention(@TempDir Path dir) {
+        var unet = pipeline().components().unet();
+        PipelineWriter.writeUNet(dir, unet, org.bytedeco.pytorch.global.torch.ScalarType.Float);
+        UNet2DConditionConfig again = UNet2DConditionConfig.fromJson(dir.resolve("config.json"));
+        assertEquals(unet.config(), again);
+        assertEquals(1000, again.numClassEmbeds());
+        assertEquals(java.util.List.of(true, true, false), again.onlyCrossAttention());
     }
 
     @Test
