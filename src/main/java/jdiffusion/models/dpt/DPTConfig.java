@@ -55,6 +55,19 @@ public record DPTConfig(int hiddenSize, int numHiddenLayers, int numAttentionHea
         return useBiasInFusionResidual != null ? useBiasInFusionResidual : !useBatchNormInFusionResidual;
     }
 
+    /**
+     * Intel/dpt-hybrid-midas, the {@code depth_estimator/config.json} of stabilityai/stable-diffusion-2-depth:
+     * BiT [3, 4, 9] layers of width 256/512/1024, a ViT-B/16 at 384 pixels (12 layers, 768 wide), neck
+     * 256/512/768/768, fusion 256.
+     */
+    public static DPTConfig dptHybridMidas() {
+        BitConfig bit = new BitConfig(3, 64, List.of(256, 512, 1024), List.of(3, 4, 9), "bottleneck", "relu", "same", 32,
+                true, 1, 32, List.of("stage1", "stage2", "stage3"));
+        return new DPTConfig(768, 12, 12, 3072, "gelu", 1e-12, 384, 16, 3, true, true, List.of(2, 5, 8, 11),
+                List.of(256, 512, 768, 768), List.of(1.0, 1.0, 1.0, 0.5), 256, -1, "project", List.of(0, 1), false, null,
+                false, List.of(1, 1024, 24, 24), bit);
+    }
+
     public static DPTConfig fromJson(Path file) {
         ConfigJson c = ConfigJson.read(file, "DPTForDepthEstimation");
         ConfigJson backbone = c.child("backbone_config");

@@ -172,6 +172,11 @@ public record UNet2DConditionConfig(
         return stableDiffusion(9, 1024, List.of(5, 10, 20, 20), true, false, 64);
     }
 
+    /** stabilityai/stable-diffusion-2-depth {@code unet/config.json}: 5 input channels (latents + depth). */
+    public static UNet2DConditionConfig stableDiffusion2Depth() {
+        return stableDiffusion(5, 1024, List.of(5, 10, 20, 20), true, false, 64);
+    }
+
     /** The SD 1.x/2.x UNet: four blocks 320/640/1280/1280, two layers each, 32 groups. */
     private static UNet2DConditionConfig stableDiffusion(int inChannels, int crossAttentionDim, List<Integer> heads,
                                                          boolean linearProjection, boolean upcast, int sampleSize) {
