@@ -10,7 +10,7 @@ import jdiffusion.JDiffusionException;
  * GenerationRequest.builder("a castle").size(512, 512).hires(HiresFix.of(2, HiresUpscaler.LATENT, 0.7)).build();
  * }</pre>
  *
- * @param scale             the second pass's size over the first's (A1111 "Hires upscale"), > 1... up to 8
+ * @param scale             the second pass's size over the first's (A1111 "Hires upscale"), 1 to 8
  * @param steps             second-pass steps; 0 = as many as the first pass (A1111 "Hires steps")
  * @param denoisingStrength how much of the second pass's stretched schedule runs (A1111 "Denoising strength")
  * @param sampler           the second pass's sampler; null = the first pass's (A1111 "Hires sampler")

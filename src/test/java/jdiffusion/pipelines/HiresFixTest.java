@@ -91,6 +91,25 @@ class HiresFixTest {
     }
 
     @Test
+    void everyUpscalerRunsAndGivesItsOwnImage() {
+        StableDiffusionPipeline p = pipeline();
+        java.util.Set<Float> seen = new java.util.HashSet<>();
+        for (HiresUpscaler u : HiresUpscaler.values()) {
+            assertEquals(u, HiresUpscaler.of(u.a1111Name().toUpperCase(java.util.Locale.ROOT)));
+            try (PointerScope scope = new PointerScope()) {
+                GenerationResult r = p.generate(GenerationRequest.builder(PROMPT).steps(2).seed(5).size(64, 64)
+                        .hires(new HiresFix(1.5, u, 1, 0.5, null, null, null)).build());
+                assertEquals(96, r.images().getFirst().getWidth(), u.a1111Name()); // int(64 * 1.5) // 8 * 8
+                float sum = Tensors.toFloats(r.finalLatents().abs().sum())[0];
+                assertTrue(Float.isFinite(sum), u.a1111Name());
+                seen.add(sum);
+            }
+        }
+        // the eight ways of enlarging give eight different second passes
+        assertEquals(HiresUpscaler.values().length, seen.size());
+    }
+
+    @Test
     void fromRestoresTheHiresSettings() {
         GenerationRequest r = GenerationRequest.builder(PROMPT).seed(3).size(64, 64)
                 .hires(new HiresFix(1.5, HiresUpscaler.LANCZOS, 6, 0.45, "Euler", "a blue circle", null)).build();
