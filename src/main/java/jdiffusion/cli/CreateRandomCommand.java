@@ -24,9 +24,10 @@ final class CreateRandomCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--config", required = true, paramLabel = "sd15|sd21|sd2-inpaint|tiny",
-            description = "The architecture: SD 1.5, SD 2.1 (768, v-prediction), SD 2 inpainting, or a tiny model "
-                    + "with SD 1.5's structure (seconds, for tests).")
+    @Option(names = "--config", required = true, paramLabel = "sd15|sd21|sd2-inpaint|sd2-depth|tiny|tiny-depth",
+            description = "The architecture: SD 1.5, SD 2.1 (768, v-prediction), SD 2 inpainting, SD 2 depth (with a "
+                    + "DPT-Hybrid depth estimator), or a tiny model with SD 1.5's structure (seconds, for tests; tiny-depth "
+                    + "with a 5-channel UNet and a tiny DPT).")
     String config;
 
     @Parameters(index = "0", paramLabel = "DIR", description = "The folder to create (must not exist or be empty).")

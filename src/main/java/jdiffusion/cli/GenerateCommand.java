@@ -12,6 +12,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.BiFunction;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.image.PngWriter;
@@ -19,9 +20,11 @@ import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.pipelines.GenerationCancelledException;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.GenerationResult;
+import jdiffusion.pipelines.Infotext;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.PngParameters;
 import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.pipelines.StepCallback;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -40,9 +43,27 @@ abstract class GenerateCommand implements Callable<Integer> {
     GenerationOptions o;
 
     /** The image-specific part of the request (init image, mask); txt2img adds nothing. */
-    abstract void configure(GenerationRequest.Builder b, PngParameters from);
+    abstract void configure(GenerationRequest.Builder b);
 
     abstract String verb();
+
+    /** A loaded pipeline that runs the command's requests; closed after the run. */
+    record Loaded(BiFunction<GenerationRequest, StepCallback, GenerationResult> generator, Runnable closer) implements AutoCloseable {
+        GenerationResult generate(GenerationRequest request, StepCallback callback) {
+            return generator.apply(request, callback);
+        }
+
+        @Override
+        public void close() {
+            closer.run();
+        }
+    }
+
+    /** txt2img, img2img and inpaint run StableDiffusionPipeline; depth2img and upscale their own pipelines. */
+    Loaded load(String model, PipelineOptions options) {
+        StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, o.tokenizer, options);
+        return new Loaded(pipe::generate, pipe::close);
+    }
 
     @Override
     public Integer call() {
@@ -52,8 +73,7 @@ abstract class GenerateCommand implements Callable<Integer> {
         String model = o.model != null ? o.model : DefaultModel.locate();
         checkOutputs(request.numImages());
 
-        StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, o.tokenizer,
-                PipelineOptions.of(o.dtype, o.device, o.variant).withVae(o.vae).withEmbeddings(o.embeddings));
+        Loaded pipe = load(model, PipelineOptions.of(o.dtype, o.device, o.variant).withVae(o.vae).withEmbeddings(o.embeddings));
         try {
             AtomicBoolean stop = new AtomicBoolean();
             installInterruptHandler(stop);
@@ -95,65 +115,29 @@ abstract class GenerateCommand implements Callable<Integer> {
         if (prompt != null && o.prompt != null && o.positionalPrompt != null) {
             throw new JDiffusionException("give the prompt once: either --prompt or as an argument");
         }
-        if (prompt == null && from != null) prompt = from.prompt();
-        if (prompt == null) throw new JDiffusionException("no prompt: pass --prompt \"...\" (or the prompt as an argument)");
+        if (prompt == null && from == null) throw new JDiffusionException("no prompt: pass --prompt \"...\" (or the prompt as an argument)");
         var b = GenerationRequest.builder(prompt)
-                .negativePrompt(pick("--negative-prompt", o.negativePrompt, from == null ? null : from.negativePrompt()))
-                .steps(pickInt("--steps", o.steps, from, "Steps"))
-                .guidanceScale(pickDouble("--guidance-scale", o.guidanceScale, from, "CFG scale"))
-                .sampler(o.sampler != null ? o.sampler : from == null ? null : from.get("Sampler"))
-                .numImages(pickInt("--num-images", o.numImages, from, "Batch size"))
-                .eta(pickDouble("--eta", o.eta, from, "Eta"))
-                .clipSkip(given("--clip-skip") || from == null || from.get("Clip skip") == null ? o.clipSkip
-                        : Integer.parseInt(from.get("Clip skip")) - 1)
+                .negativePrompt(o.negativePrompt)
+                .steps(o.steps)
+                .guidanceScale(o.guidanceScale)
+                .sampler(o.sampler)
+                .numImages(o.numImages)
+                .eta(o.eta)
+                .clipSkip(o.clipSkip)
                 .longPrompts(o.longPromptMode())
                 .loras(o.loraSpecs())
                 .loraDir(o.loraDir)
-                .vaeTiling(o.vaeTilingMode());
-        long seed = o.seed != null ? o.seed
-                : from != null && from.get("Seed") != null ? parseLong(from.get("Seed"), "Seed")
-                : new SecureRandom().nextInt() & 0x7fffffffL;
-        b.seed(seed);
-        int w = o.width;
-        int h = o.height;
-        if (from != null && from.get("Size") != null && !given("--width") && !given("--height")) {
-            String[] wh = from.get("Size").split("x");
-            w = Integer.parseInt(wh[0].trim());
-            h = Integer.parseInt(wh[1].trim());
-        }
-        b.size(w, h);
-        configure(b, from);
+                .vaeTiling(o.vaeTilingMode())
+                .seed(o.seed != null ? o.seed : new SecureRandom().nextInt() & 0x7fffffffL)
+                .size(o.width, o.height);
+        configure(b);
+        // --from: the PNG's values where no option was typed (A1111's infotext keys, read in one place)
+        if (from != null) Infotext.applyTo(from, b, this::given);
         return b.build();
     }
 
     boolean given(String option) {
         return spec.commandLine().getParseResult().hasMatchedOption(option);
-    }
-
-    private String pick(String option, String value, String fromValue) {
-        return given(option) || fromValue == null ? value : fromValue;
-    }
-
-    private int pickInt(String option, int value, PngParameters from, String key) {
-        if (given(option) || from == null || from.get(key) == null) return value;
-        return (int) parseLong(from.get(key), key);
-    }
-
-    double pickDouble(String option, double value, PngParameters from, String key) {
-        if (given(option) || from == null || from.get(key) == null) return value;
-        try {
-            return Double.parseDouble(from.get(key));
-        } catch (NumberFormatException e) {
-            throw new JDiffusionException("the image's parameters have an unreadable " + key + ": " + from.get(key));
-        }
-    }
-
-    private static long parseLong(String s, String key) {
-        try {
-            return Long.parseLong(s.trim());
-        } catch (NumberFormatException e) {
-            throw new JDiffusionException("the image's parameters have an unreadable " + key + ": " + s);
-        }
     }
 
     private static PngParameters readParameters(Path png) {

@@ -7,6 +7,7 @@ import java.util.List;
 import jdiffusion.JDiffusionException;
 import jdiffusion.lora.LoRAFiles;
 import jdiffusion.lora.LoRASpec;
+import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.VAETiling;
 import jdiffusion.prompts.LongPromptMode;
 import picocli.CommandLine.Option;
@@ -39,10 +40,10 @@ final class GenerationOptions {
     Long seed;
 
     @Option(names = "--steps", description = "Denoising steps (default: ${DEFAULT-VALUE}).")
-    int steps = 50;
+    int steps = GenerationRequest.DEFAULT_STEPS;
 
     @Option(names = {"--guidance-scale", "--cfg-scale"}, description = "Classifier-free guidance; <= 1 turns it off (default: ${DEFAULT-VALUE}).")
-    double guidanceScale = 7.5;
+    double guidanceScale = GenerationRequest.DEFAULT_GUIDANCE_SCALE;
 
     @Option(names = "--sampler", paramLabel = "NAME",
             description = "A1111 sampler or diffusers scheduler name (default: the model's); see `jdiffusion samplers`.")

@@ -4,7 +4,6 @@ import java.nio.file.Path;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.pipelines.GenerationRequest;
-import jdiffusion.pipelines.PngParameters;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -23,16 +22,13 @@ class ImageToImageCommand extends GenerateCommand {
     String resizeMode = "resize";
 
     double defaultStrength() {
-        return 0.8;
+        return GenerationRequest.DEFAULT_STRENGTH;
     }
 
     @Override
-    void configure(GenerationRequest.Builder b, PngParameters from) {
+    void configure(GenerationRequest.Builder b) {
         b.initImage(Images.read(initImage));
-        double s = strength != null ? strength
-                : from != null && from.get("Denoising strength") != null ? pickDouble("--strength", 0, from, "Denoising strength")
-                : defaultStrength();
-        b.strength(s);
+        b.strength(strength != null ? strength : defaultStrength());
         b.resizeMode(switch (resizeMode.toLowerCase(java.util.Locale.ROOT)) {
             case "resize" -> Images.ResizeMode.RESIZE;
             case "crop" -> Images.ResizeMode.CROP;

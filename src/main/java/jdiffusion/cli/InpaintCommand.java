@@ -5,7 +5,6 @@ import java.nio.file.Path;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.pipelines.GenerationRequest;
-import jdiffusion.pipelines.PngParameters;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -31,8 +30,8 @@ final class InpaintCommand extends ImageToImageCommand {
     }
 
     @Override
-    void configure(GenerationRequest.Builder b, PngParameters from) {
-        super.configure(b, from);
+    void configure(GenerationRequest.Builder b) {
+        super.configure(b);
         BufferedImage image = Images.read(initImage);
         BufferedImage m = Images.read(mask);
         if (m.getWidth() != image.getWidth() || m.getHeight() != image.getHeight()) {

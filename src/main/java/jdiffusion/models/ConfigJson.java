@@ -80,6 +80,14 @@ public final class ConfigJson {
         return n == null || n.isNull() ? null : n;
     }
 
+    /** A nested object (transformers' {@code backbone_config}), or null when absent; its errors name this file. */
+    public ConfigJson child(String key) {
+        JsonNode n = get(key);
+        if (n == null) return null;
+        if (!n.isObject()) throw error(key, "must be a JSON object, found " + n);
+        return new ConfigJson(file, n);
+    }
+
     public int getInt(String key, int defaultValue) {
         JsonNode n = get(key);
         if (n == null) return defaultValue;
@@ -110,6 +118,11 @@ public final class ConfigJson {
         if (n == null) return defaultValue;
         if (!n.isBoolean()) throw error(key, "must be true or false, found " + n);
         return n.asBoolean();
+    }
+
+    /** A boolean that may be null in the file ({@code Optional[bool]}). */
+    public Boolean getOptionalBoolean(String key) {
+        return get(key) == null ? null : getBoolean(key, false);
     }
 
     public String getString(String key, String defaultValue) {
@@ -171,6 +184,22 @@ public final class ConfigJson {
             return list;
         }
         return Collections.nCopies(blocks, getInt(key, defaultValue));
+    }
+
+    /** As {@link #getIntPerBlock} for {@code Union[bool, Tuple[bool]]} arguments (only_cross_attention). */
+    public List<Boolean> getBooleanPerBlock(String key, boolean defaultValue, int blocks) {
+        JsonNode n = get(key);
+        if (n == null) return Collections.nCopies(blocks, defaultValue);
+        if (!n.isArray()) return Collections.nCopies(blocks, getBoolean(key, defaultValue));
+        List<Boolean> out = new ArrayList<>();
+        for (JsonNode e : n) {
+            if (!e.isBoolean()) throw error(key, "must be true, false or a list of them, found " + n);
+            out.add(e.asBoolean());
+        }
+        if (out.size() != blocks) {
+            throw error(key, "has " + out.size() + " entries " + n + ", but there are " + blocks + " down blocks");
+        }
+        return Collections.unmodifiableList(out);
     }
 
     /**

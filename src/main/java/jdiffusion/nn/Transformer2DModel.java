@@ -29,6 +29,12 @@ public final class Transformer2DModel extends JavaModule {
 
     public Transformer2DModel(long heads, long dimHead, long inChannels, int numLayers, long crossAttentionDim,
                               long normGroups, boolean useLinearProjection) {
+        this(heads, dimHead, inChannels, numLayers, crossAttentionDim, normGroups, useLinearProjection, false);
+    }
+
+    /** With {@code onlyCrossAttention}, see {@link BasicTransformerBlock}. */
+    public Transformer2DModel(long heads, long dimHead, long inChannels, int numLayers, long crossAttentionDim,
+                              long normGroups, boolean useLinearProjection, boolean onlyCrossAttention) {
         this.useLinearProjection = useLinearProjection;
         long inner = heads * dimHead;
         norm = register_module("norm", Layers.groupNorm(normGroups, inChannels, 1e-6));
@@ -36,7 +42,7 @@ public final class Transformer2DModel extends JavaModule {
         projInLinear = useLinearProjection ? register_module("proj_in", Layers.linear(inChannels, inner, true)) : null;
         ModuleList list = register_module("transformer_blocks", new ModuleList());
         for (int i = 0; i < numLayers; i++) {
-            blocks.add(list.add(new BasicTransformerBlock(inner, heads, dimHead, crossAttentionDim)));
+            blocks.add(list.add(new BasicTransformerBlock(inner, heads, dimHead, crossAttentionDim, onlyCrossAttention)));
         }
         projOutConv = useLinearProjection ? null : register_module("proj_out", Layers.conv2d(inner, inChannels, 1, 1, 0));
         projOutLinear = useLinearProjection ? register_module("proj_out", Layers.linear(inner, inChannels, true)) : null;

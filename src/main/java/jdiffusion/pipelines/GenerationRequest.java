@@ -35,6 +35,8 @@ import jdiffusion.prompts.LongPromptMode;
  *                       ({@code NAME.safetensors}, also in subfolders); null when none is set
  * @param vaeTiling      decode (and, for img2img, encode) in overlapping tiles: AUTO does so above
  *                       a size where the untiled VAE needs gigabytes (see {@link VAETiling})
+ * @param hires          txt2img only: AUTOMATIC1111's hires fix (a second, img2img pass at a larger
+ *                       size), or null
  */
 public record GenerationRequest(
         String prompt,
@@ -57,11 +59,16 @@ public record GenerationRequest(
         boolean keepUnmasked,
         List<LoRASpec> loras,
         Path loraDir,
-        VAETiling vaeTiling) {
+        VAETiling vaeTiling,
+        HiresFix hires) {
 
     public static final int MAX_STEPS = 1000;
     public static final int MAX_SIDE = 8192;
     public static final int MAX_IMAGES = 64;
+    /** diffusers' StableDiffusionPipeline defaults, declared once: the builder and the CLI use them. */
+    public static final int DEFAULT_STEPS = 50;
+    public static final double DEFAULT_GUIDANCE_SCALE = 7.5;
+    public static final double DEFAULT_STRENGTH = 0.8;
 
     public GenerationRequest {
         prompt = prompt == null ? "" : prompt;
@@ -94,6 +101,18 @@ public record GenerationRequest(
         if (maskBlur < 0 || maskBlur > 256) throw new JDiffusionException("--mask-blur must be between 0 and 256");
         loras = loras == null ? List.of() : List.copyOf(loras);
         if (vaeTiling == null) vaeTiling = VAETiling.AUTO;
+        if (hires != null) {
+            if (initImage != null) {
+                throw new JDiffusionException("--hires-scale is a txt2img option (a second pass on the generated image); "
+                        + "for an image of your own use img2img at the larger size");
+            }
+            int w = width == 0 ? 512 : width;
+            int h = height == 0 ? 512 : height;
+            if (hires.targetSide(w, 8) > MAX_SIDE || hires.targetSide(h, 8) > MAX_SIDE) {
+                throw new JDiffusionException("--hires-scale " + hires.scale() + " makes " + hires.targetSide(w, 8) + "x"
+                        + hires.targetSide(h, 8) + " from " + w + "x" + h + ", above the size limit of " + MAX_SIDE + " pixels a side");
+            }
+        }
     }
 
     private static void checkText(String option, String text) {
@@ -152,15 +171,16 @@ public record GenerationRequest(
         b.loras.addAll(loras);
         b.loraDir = loraDir;
         b.vaeTiling = vaeTiling;
+        b.hires = hires;
         return b;
     }
 
     /** Defaults as diffusers' StableDiffusionPipeline: 50 steps, guidance 7.5, the model's size. */
     public static final class Builder {
-        private final String prompt;
+        private String prompt;
         private String negativePrompt = "";
-        private double guidanceScale = 7.5;
-        private int steps = 50;
+        private double guidanceScale = DEFAULT_GUIDANCE_SCALE;
+        private int steps = DEFAULT_STEPS;
         private String sampler;
         private int width;
         private int height;
@@ -170,7 +190,7 @@ public record GenerationRequest(
         private int clipSkip;
         private LongPromptMode longPrompts = LongPromptMode.TRUNCATE;
         private BufferedImage initImage;
-        private double strength = 0.8;
+        private double strength = DEFAULT_STRENGTH;
         private ResizeMode resizeMode = ResizeMode.RESIZE;
         private BufferedImage mask;
         private int maskBlur;
@@ -178,6 +198,7 @@ public record GenerationRequest(
         private final List<LoRASpec> loras = new ArrayList<>();
         private Path loraDir;
         private VAETiling vaeTiling = VAETiling.AUTO;
+        private HiresFix hires;
 
         private Builder(String prompt) {
             this.prompt = prompt;
@@ -206,11 +227,19 @@ public record GenerationRequest(
         public Builder loras(List<LoRASpec> v) { loras.clear(); loras.addAll(v); return this; }
         public Builder loraDir(Path v) { loraDir = v; return this; }
         public Builder vaeTiling(VAETiling v) { vaeTiling = v; return this; }
+        /** AUTOMATIC1111's hires fix for this txt2img request; null turns it off. */
+        public Builder hires(HiresFix v) { hires = v; return this; }
+        public Builder prompt(String v) { prompt = v; return this; }
+
+        /** The prompt set so far (null when none). */
+        public String prompt() { return prompt; }
+        public BufferedImage initImage() { return initImage; }
+        public HiresFix hires() { return hires; }
 
         public GenerationRequest build() {
             return new GenerationRequest(prompt, negativePrompt, guidanceScale, steps, sampler, width, height, seed,
                     numImages, eta, clipSkip, longPrompts, initImage, strength, resizeMode, mask, maskBlur, keepUnmasked,
-                    loras, loraDir, vaeTiling);
+                    loras, loraDir, vaeTiling, hires);
         }
     }
 }

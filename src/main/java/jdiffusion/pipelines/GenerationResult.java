@@ -2,7 +2,9 @@ package jdiffusion.pipelines;
 
 import java.awt.image.BufferedImage;
 import java.util.List;
+import jdiffusion.tensor.Tensors;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * What a generation produced.
@@ -14,4 +16,15 @@ import org.bytedeco.pytorch.Tensor;
  * @param warnings        what the user should know (e.g. the part of a prompt that was cut)
  */
 public record GenerationResult(List<BufferedImage> images, List<PngParameters> parameters,
-                               Tensor initialLatents, Tensor finalLatents, List<String> warnings) {}
+                               Tensor initialLatents, Tensor finalLatents, List<String> warnings) {
+
+    /** A result whose latents are float32 CPU copies that outlive the caller's PointerScope. */
+    static GenerationResult of(List<BufferedImage> images, List<PngParameters> parameters, Tensor initialLatents,
+                               Tensor finalLatents, List<String> warnings) {
+        Tensor initialOut = initialLatents.to(Tensors.CPU, ScalarType.Float).clone();
+        Tensor finalOut = finalLatents.to(Tensors.CPU, ScalarType.Float).clone();
+        initialOut.retainReference();
+        finalOut.retainReference();
+        return new GenerationResult(images, parameters, initialOut, finalOut, warnings);
+    }
+}

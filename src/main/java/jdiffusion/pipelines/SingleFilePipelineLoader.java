@@ -26,6 +26,11 @@ final class SingleFilePipelineLoader {
     private SingleFilePipelineLoader() {}
 
     static StableDiffusionPipeline load(Path file, Path tokenizerDir, PipelineOptions options) {
+        return new StableDiffusionPipeline(components(file, tokenizerDir, options));
+    }
+
+    /** The file's UNet, VAE and text encoder with the named tokenizer, for any pipeline (a depth file's 5-channel UNet too). */
+    static StableDiffusionComponents components(Path file, Path tokenizerDir, PipelineOptions options) {
         if (tokenizerDir == null) {
             throw new JDiffusionException(file.getFileName() + " is a single-file checkpoint, which holds no tokenizer: "
                     + "pass --tokenizer DIR (a CLIP tokenizer folder with vocab.json and merges.txt, e.g. the "
@@ -48,7 +53,7 @@ final class SingleFilePipelineLoader {
                 ModelLoading.loadWeights(text, ckpt.textEncoder(), options.dtype(), options.device(), "CLIPTextModel");
                 SchedulerConfigFile scheduler = SchedulerConfigFile.parse(ckpt.schedulerConfig().toString());
                 String name = file.getFileName().toString().replaceFirst("\\.(safetensors|ckpt)$", "");
-                return new StableDiffusionPipeline(name, tokenizer, text, unet, vae, scheduler, options);
+                return new StableDiffusionComponents(name, tokenizer, text, unet, vae, scheduler, options);
             } finally {
                 deleteTree(configs);
             }

@@ -50,7 +50,8 @@ public final class PipelineWriter {
     public static void writeUNet(Path dir, UNet2DConditionModel unet, ScalarType dtype) {
         ObjectNode c = JSON.valueToTree(unet.config());
         // diffusers writes one int where every block has the same value
-        for (String key : new String[] {"layers_per_block", "cross_attention_dim", "transformer_layers_per_block"}) {
+        for (String key : new String[] {"layers_per_block", "cross_attention_dim", "transformer_layers_per_block",
+                "only_cross_attention"}) {
             collapse(c, key);
         }
         // save_pretrained writes every constructor argument; these select features the record
@@ -59,7 +60,6 @@ public final class PipelineWriter {
         c.putNull("addition_time_embed_dim");
         c.putNull("class_embed_type");
         c.put("class_embeddings_concat", false);
-        c.putNull("num_class_embeds");
         c.putNull("projection_class_embeddings_input_dim");
         c.putNull("encoder_hid_dim");
         c.putNull("encoder_hid_dim_type");
@@ -70,7 +70,6 @@ public final class PipelineWriter {
         c.put("resnet_time_scale_shift", "default");
         c.put("resnet_skip_time_act", false);
         c.put("dual_cross_attention", false);
-        c.put("only_cross_attention", false);
         c.put("attention_type", "default");
         c.putNull("cross_attention_norm");
         c.putNull("reverse_transformer_layers_per_block");

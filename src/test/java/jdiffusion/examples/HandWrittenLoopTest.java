@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import jdiffusion.Golden;
 import jdiffusion.image.Images;
+import jdiffusion.pipelines.ClassifierFreeGuidance;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.GenerationResult;
 import jdiffusion.pipelines.PipelineOptions;
@@ -20,8 +21,6 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
-import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -46,9 +45,9 @@ class HandWrittenLoopTest {
             Tensor latents = generator.randn(1, 4, 8, 8).mul(new Scalar(run.initNoiseSigma()));
             // 3. the loop: one batched UNet call for the two halves of classifier-free guidance
             for (int i = 0; i < run.size(); i++) {
-                Tensor input = run.scaleModelInput(torch.cat(new TensorVector(latents, latents), 0));
-                TensorVector noise = pipe.unet().forward(input, run.timestep(i), context).chunk(2, 0);
-                Tensor guided = noise.get(0).add(noise.get(1).sub(noise.get(0)).mul(new Scalar(7.5)));
+                Tensor input = run.scaleModelInput(ClassifierFreeGuidance.batch(latents));
+                Tensor noise = pipe.unet().forward(input, run.timestep(i), context);
+                Tensor guided = ClassifierFreeGuidance.combine(noise, 7.5);
                 latents = run.step(guided, latents, generator).prevSample();
             }
             // 4. back to pixels

@@ -46,7 +46,9 @@ class PipelineTraceReplayTest {
             JsonNode kwargs = c.get("call_kwargs");
             int steps = kwargs.get("num_inference_steps").asInt();
             JsonNode overrides = c.get("scheduler_overrides");
-            Scheduler scheduler = Schedulers.fromConfig(SchedulerConfigFile.parse(c.get("scheduler_config").toString()),
+            // the upscaler case records the file it read (scheduler_config_source), the others the resolved config
+            JsonNode config = c.has("scheduler_config") ? c.get("scheduler_config") : c.get("scheduler_config_source");
+            Scheduler scheduler = Schedulers.fromConfig(SchedulerConfigFile.parse(config.toString()),
                     overrides == null ? Map.of() : new ObjectMapper().convertValue(overrides, Map.class));
             if (kwargs.has("eta")) scheduler = ((DDIMScheduler) scheduler).withEta(kwargs.get("eta").asDouble());
             boolean img2img = kwargs.has("strength") && g.has("init_latents");

@@ -31,7 +31,7 @@ public final class CrossAttnDownBlock2D extends JavaModule implements DownBlock 
                     config.normNumGroups(), config.normEps(), 1.0)));
             attentions.add(attentionList.add(new Transformer2DModel(heads, out / heads, out,
                     config.transformerLayersPerBlock().get(index), config.crossAttentionDim().get(index),
-                    config.normNumGroups(), config.useLinearProjection())));
+                    config.normNumGroups(), config.useLinearProjection(), config.onlyCrossAttention().get(index))));
         }
         boolean last = index == config.numBlocks() - 1;
         downsampler = last ? null

@@ -34,7 +34,7 @@ public final class CrossAttnUpBlock2D extends JavaModule implements UpBlock {
                     config.normNumGroups(), config.normEps(), 1.0)));
             attentions.add(attentionList.add(new Transformer2DModel(heads, ch.out() / heads, ch.out(),
                     config.transformerLayersPerBlock().get(down), config.crossAttentionDim().get(down),
-                    config.normNumGroups(), config.useLinearProjection())));
+                    config.normNumGroups(), config.useLinearProjection(), config.onlyCrossAttention().get(down))));
         }
         upsampler = ch.addUpsample()
                 ? register_module("upsamplers", new ModuleList()).add(new Upsample2D(ch.out(), ch.out())) : null;

@@ -24,6 +24,11 @@ import jdiffusion.models.ConfigJson;
  * @param resnetOutScaleFactor read but unused, as in diffusers: the four SD block types do not take it
  * @param dropout              training only; identity at inference
  * @param sampleSize           the latent size the model was trained at (64 for SD 1.5); informative
+ * @param onlyCrossAttention   per down block (the up blocks use it reversed, the mid block never):
+ *                             attn1 attends to the text instead of the image (the x4 upscaler)
+ * @param numClassEmbeds       an {@code Embedding(num_class_embeds, time_embed_dim)} whose row for the
+ *                             class label is added to the time embedding (the x4 upscaler's noise
+ *                             level); null for none
  */
 public record UNet2DConditionConfig(
         Integer sampleSize,
@@ -51,7 +56,9 @@ public record UNet2DConditionConfig(
         double resnetOutScaleFactor,
         int convInKernel,
         int convOutKernel,
-        Integer timeEmbeddingDim) {
+        Integer timeEmbeddingDim,
+        List<Boolean> onlyCrossAttention,
+        Integer numClassEmbeds) {
 
     public static final String CROSS_ATTN_DOWN = "CrossAttnDownBlock2D";
     public static final String DOWN = "DownBlock2D";
@@ -102,6 +109,24 @@ public record UNet2DConditionConfig(
         crossAttentionDim = List.copyOf(crossAttentionDim);
         transformerLayersPerBlock = List.copyOf(transformerLayersPerBlock);
         attentionHeadDim = List.copyOf(attentionHeadDim);
+        onlyCrossAttention = onlyCrossAttention == null ? java.util.Collections.nCopies(n, false) : List.copyOf(onlyCrossAttention);
+        require(onlyCrossAttention.size() == n, "only_cross_attention", "must have one entry per down block (" + n + ")");
+        require(numClassEmbeds == null || numClassEmbeds > 0, "num_class_embeds", "must be positive or null");
+    }
+
+    /** The SD 1.x/2.x configuration without class embeddings or only-cross-attention blocks. */
+    public UNet2DConditionConfig(Integer sampleSize, int inChannels, int outChannels, boolean centerInputSample,
+                                 boolean flipSinToCos, int freqShift, List<String> downBlockTypes, String midBlockType,
+                                 List<String> upBlockTypes, List<Integer> blockOutChannels, List<Integer> layersPerBlock,
+                                 int downsamplePadding, double midBlockScaleFactor, double dropout, String actFn,
+                                 int normNumGroups, double normEps, List<Integer> crossAttentionDim,
+                                 List<Integer> transformerLayersPerBlock, List<Integer> attentionHeadDim,
+                                 boolean useLinearProjection, boolean upcastAttention, double resnetOutScaleFactor,
+                                 int convInKernel, int convOutKernel, Integer timeEmbeddingDim) {
+        this(sampleSize, inChannels, outChannels, centerInputSample, flipSinToCos, freqShift, downBlockTypes, midBlockType,
+                upBlockTypes, blockOutChannels, layersPerBlock, downsamplePadding, midBlockScaleFactor, dropout, actFn,
+                normNumGroups, normEps, crossAttentionDim, transformerLayersPerBlock, attentionHeadDim, useLinearProjection,
+                upcastAttention, resnetOutScaleFactor, convInKernel, convOutKernel, timeEmbeddingDim, null, null);
     }
 
     private static void require(boolean ok, String key, String problem) {
@@ -145,6 +170,11 @@ public record UNet2DConditionConfig(
     /** stabilityai/stable-diffusion-2-inpainting {@code unet/config.json}: 9 input channels. */
     public static UNet2DConditionConfig stableDiffusion2Inpainting() {
         return stableDiffusion(9, 1024, List.of(5, 10, 20, 20), true, false, 64);
+    }
+
+    /** stabilityai/stable-diffusion-2-depth {@code unet/config.json}: 5 input channels (latents + depth). */
+    public static UNet2DConditionConfig stableDiffusion2Depth() {
+        return stableDiffusion(5, 1024, List.of(5, 10, 20, 20), true, false, 64);
     }
 
     /** The SD 1.x/2.x UNet: four blocks 320/640/1280/1280, two layers each, 32 groups. */
@@ -194,7 +224,9 @@ public record UNet2DConditionConfig(
                 c.getDouble("resnet_out_scale_factor", 1.0),
                 c.getInt("conv_in_kernel", 3),
                 c.getInt("conv_out_kernel", 3),
-                c.getOptionalInt("time_embedding_dim")));
+                c.getOptionalInt("time_embedding_dim"),
+                c.getBooleanPerBlock("only_cross_attention", false, n),
+                c.getOptionalInt("num_class_embeds")));
     }
 
     private static Map<String, Object> unsupported() {
@@ -202,7 +234,6 @@ public record UNet2DConditionConfig(
         m.put("addition_embed_type", null);
         m.put("addition_time_embed_dim", null);
         m.put("class_embed_type", null);
-        m.put("num_class_embeds", null);
         m.put("projection_class_embeddings_input_dim", null);
         m.put("class_embeddings_concat", false);
         m.put("encoder_hid_dim", null);
@@ -214,7 +245,6 @@ public record UNet2DConditionConfig(
         m.put("resnet_time_scale_shift", "default");
         m.put("resnet_skip_time_act", false);
         m.put("dual_cross_attention", false);
-        m.put("only_cross_attention", false);
         m.put("attention_type", "default");
         m.put("cross_attention_norm", null);
         m.put("reverse_transformer_layers_per_block", null);

@@ -18,6 +18,7 @@ import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.KeyMap;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.EmbeddingImpl;
 import org.bytedeco.pytorch.GroupNormImpl;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -38,6 +39,7 @@ public final class UNet2DConditionModel extends JavaModule {
     private final Conv2dImpl convIn;               // [C0, in, k, k]
     private final Timesteps timeProj;              // no weights
     private final TimestepEmbedding timeEmbedding; // C0 -> 4*C0
+    private final EmbeddingImpl classEmbedding;    // [num_class_embeds, 4*C0]; null without class labels
     private final List<DownBlock> downBlocks = new ArrayList<>();
     private final List<UpBlock> upBlocks = new ArrayList<>();
     private final UNetMidBlock2DCrossAttn midBlock;
@@ -63,6 +65,8 @@ public final class UNet2DConditionModel extends JavaModule {
                 Layers.conv2d(config.inChannels(), c0, config.convInKernel(), 1, (config.convInKernel() - 1) / 2));
         timeProj = register_module("time_proj", new Timesteps(c0, config.flipSinToCos(), config.freqShift()));
         timeEmbedding = register_module("time_embedding", new TimestepEmbedding(c0, config.timeEmbedDim()));
+        classEmbedding = config.numClassEmbeds() == null ? null
+                : register_module("class_embedding", new EmbeddingImpl(config.numClassEmbeds(), config.timeEmbedDim()));
 
         ModuleList downList = register_module("down_blocks", new ModuleList());
         ModuleList upList = register_module("up_blocks", new ModuleList());
@@ -132,12 +136,27 @@ public final class UNet2DConditionModel extends JavaModule {
      * @return [B, out_channels, H, W]
      */
     public Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates) {
+        return forward(sample, timestep, encoderHiddenStates, null);
+    }
+
+    /**
+     * As {@link #forward(Tensor, Tensor, Tensor)} with {@code class_labels} ([B] int64), which a
+     * model with {@code num_class_embeds} needs (the x4 upscaler's noise level) and any other refuses.
+     */
+    public Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, Tensor classLabels) {
         checkInputs(sample, timestep, encoderHiddenStates);
+        if ((classLabels == null) != (classEmbedding == null)) {
+            throw new JDiffusionException(classEmbedding == null ? "this UNet has no class embedding: pass no class labels"
+                    : "this UNet has num_class_embeds " + config.numClassEmbeds() + ": class_labels must be given");
+        }
         long height = sample.size(2), width = sample.size(3);
         Tensor context = prepareContext(encoderHiddenStates);
 
-        // 1. time
+        // 1. time (plus the class embedding: diffusers' get_class_embed, added since class_embeddings_concat is false)
         Tensor emb = embedTime(timestep, sample.size(0)); // [B, 4*C0]
+        if (classLabels != null) {
+            emb = emb.add(classEmbedding.forward(classLabels.to(convIn.weight().device(), ScalarType.Long)).to(emb.scalar_type()));
+        }
 
         // 2. pre-process
         sample = preProcess(sample);

@@ -2,6 +2,7 @@ package jdiffusion.tools.bench;
 
 import java.util.ArrayList;
 import java.util.List;
+import jdiffusion.pipelines.ClassifierFreeGuidance;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
@@ -14,7 +15,6 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -100,11 +100,9 @@ public final class Benchmark {
                                                             PointerScope outer) {
         return () -> {
             try (PointerScope step = new PointerScope()) {
-                Tensor input = run.scaleModelInput(torch.cat(new TensorVector(latents, latents), 0));
+                Tensor input = run.scaleModelInput(ClassifierFreeGuidance.batch(latents));
                 Tensor noise = pipe.unet().forward(input, run.timestep(i), context).to(ScalarType.Float);
-                TensorVector halves = noise.chunk(2, 0);
-                Tensor uncond = halves.get(0);
-                Tensor guided = uncond.add(halves.get(1).sub(uncond).mul(new Scalar(GUIDANCE)));
+                Tensor guided = ClassifierFreeGuidance.combine(noise, GUIDANCE);
                 Tensor next = run.step(guided, latents, generator).prevSample();
                 outer.attach(next);
                 return next;

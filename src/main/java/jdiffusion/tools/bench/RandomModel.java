@@ -6,6 +6,8 @@ import java.util.Locale;
 import java.util.stream.Collectors;
 import jdiffusion.JDiffusionException;
 import jdiffusion.models.clip.CLIPTextConfig;
+import jdiffusion.models.dpt.BitConfig;
+import jdiffusion.models.dpt.DPTConfig;
 import jdiffusion.models.unet.UNet2DConditionConfig;
 import jdiffusion.models.vae.AutoencoderKLConfig;
 
@@ -22,8 +24,12 @@ public enum RandomModel {
     /** stabilityai/stable-diffusion-2-inpainting (9-channel UNet). */
     SD2_INPAINT("sd2-inpaint", UNet2DConditionConfig.stableDiffusion2Inpainting(), CLIPTextConfig.SD_2_1,
             SchedulerJson.SD_2_INPAINTING),
+    /** stabilityai/stable-diffusion-2-depth (5-channel UNet) with a full-size random DPT-Hybrid depth estimator. */
+    SD2_DEPTH("sd2-depth", UNet2DConditionConfig.stableDiffusion2Depth(), CLIPTextConfig.SD_2_1, SchedulerJson.SD_2_DEPTH),
     /** SD 1.5's block structure at widths 32/64 (a few MB): seconds to build and run. */
-    TINY("tiny", tinyUNet(), tinyTextEncoder(), SchedulerJson.SD_1_5);
+    TINY("tiny", tinyUNet(4), tinyTextEncoder(), SchedulerJson.SD_1_5),
+    /** The tiny model with a 5-channel UNet and a tiny DPT-Hybrid: a depth2img folder in seconds, for tests. */
+    TINY_DEPTH("tiny-depth", tinyUNet(5), tinyTextEncoder(), SchedulerJson.SD_1_5);
 
     private final String cliName;
     private final UNet2DConditionConfig unet;
@@ -43,9 +49,21 @@ public enum RandomModel {
     /** scheduler/scheduler_config.json, verbatim. */
     public String schedulerJson() { return schedulerJson; }
 
-    /** Every SD 1.x/2.x model shares one VAE; the tiny model keeps its four blocks (factor 8) at width 32/64. */
+    /** The depth estimator of a depth model (Intel/dpt-hybrid-midas's shapes, or a tiny one), else null. */
+    public DPTConfig depthEstimator() {
+        return switch (this) {
+            case SD2_DEPTH -> DPTConfig.dptHybridMidas();
+            case TINY_DEPTH -> new DPTConfig(32, 2, 4, 37, "gelu", 1e-12, 64, 16, 3, true, true, List.of(0, 1, 0, 1),
+                    List.of(32, 64, 32, 32), List.of(1.0, 1.0, 1.0, 0.5), 16, -1, "project", List.of(0, 1), false, null, false,
+                    List.of(1, 96, 4, 4), new BitConfig(3, 16, List.of(32, 64, 96), List.of(1, 1, 1), "bottleneck", "relu",
+                            "same", 8, true, 1, 32, List.of("stage1", "stage2", "stage3")));
+            default -> null;
+        };
+    }
+
+    /** Every SD 1.x/2.x model shares one VAE; the tiny models keep its four blocks (factor 8) at width 32/64. */
     public AutoencoderKLConfig vae() {
-        if (this != TINY) return AutoencoderKLConfig.stableDiffusion();
+        if (this != TINY && this != TINY_DEPTH) return AutoencoderKLConfig.stableDiffusion();
         return new AutoencoderKLConfig(3, 3,
                 List.of(AutoencoderKLConfig.DOWN_ENCODER, AutoencoderKLConfig.DOWN_ENCODER,
                         AutoencoderKLConfig.DOWN_ENCODER, AutoencoderKLConfig.DOWN_ENCODER),
@@ -64,8 +82,8 @@ public enum RandomModel {
     }
 
     /** Three blocks 32/64/64 (two with cross-attention), 8 heads, text width 32: SD 1.5's layout in miniature. */
-    private static UNet2DConditionConfig tinyUNet() {
-        return new UNet2DConditionConfig(8, 4, 4, false, true, 0,
+    private static UNet2DConditionConfig tinyUNet(int inChannels) {
+        return new UNet2DConditionConfig(8, inChannels, 4, false, true, 0,
                 List.of(UNet2DConditionConfig.CROSS_ATTN_DOWN, UNet2DConditionConfig.CROSS_ATTN_DOWN, UNet2DConditionConfig.DOWN),
                 UNet2DConditionConfig.MID_CROSS_ATTN,
                 List.of(UNet2DConditionConfig.UP, UNet2DConditionConfig.CROSS_ATTN_UP, UNet2DConditionConfig.CROSS_ATTN_UP),
@@ -106,6 +124,21 @@ public enum RandomModel {
                   "clip_sample": false,
                   "num_train_timesteps": 1000,
                   "prediction_type": "v_prediction",
+                  "set_alpha_to_one": false,
+                  "skip_prk_steps": true,
+                  "steps_offset": 1,
+                  "trained_betas": null
+                }
+                """;
+        static final String SD_2_DEPTH = """
+                {
+                  "_class_name": "PNDMScheduler",
+                  "_diffusers_version": "0.8.0",
+                  "beta_end": 0.012,
+                  "beta_schedule": "scaled_linear",
+                  "beta_start": 0.00085,
+                  "clip_sample": false,
+                  "num_train_timesteps": 1000,
                   "set_alpha_to_one": false,
                   "skip_prk_steps": true,
                   "steps_offset": 1,

@@ -87,9 +87,14 @@ public final class RandomPipelineFolder {
                 log.accept("tokenizer:    byte-level CLIP vocabulary (no merges: one token per byte; "
                         + "pass --tokenizer DIR to copy a real one)");
             }
+            if (model.depthEstimator() != null) {
+                long dpt = RandomDepthEstimator.write(model.depthEstimator(), staging, storage, seed + 3);
+                log.accept(String.format("depth_estimator: %,12d parameters (DPT-Hybrid)", dpt));
+            }
             ObjectNode scheduler = schedulerConfig(model);
             PipelineWriter.writeScheduler(staging, scheduler);
             PipelineWriter.writeModelIndex(staging, scheduler.get("_class_name").asText());
+            if (model.depthEstimator() != null) depthModelIndex(staging.resolve("model_index.json"));
             moveIntoPlace(staging, target);
             staging = null;
             return new Counts(unetCount, vaeCount, textCount);
@@ -115,6 +120,21 @@ public final class RandomPipelineFolder {
                 n += t.numel();
             }
             return n;
+        }
+    }
+
+    /** A depth model's model_index.json: diffusers' depth2img class and its two extra components. */
+    private static void depthModelIndex(Path index) {
+        try {
+            ObjectMapper json = new ObjectMapper();
+            ObjectNode node = (ObjectNode) json.readTree(index.toFile());
+            node.put("_class_name", "StableDiffusionDepth2ImgPipeline");
+            node.putArray("depth_estimator").add("transformers").add("DPTForDepthEstimation");
+            node.putArray("feature_extractor").add("transformers").add("DPTImageProcessor");
+            for (String absent : new String[] {"safety_checker", "requires_safety_checker", "image_encoder"}) node.remove(absent);
+            Files.writeString(index, node.toPrettyString());
+        } catch (IOException e) {
+            throw new JDiffusionException("cannot write " + index + ": " + e.getMessage(), e);
         }
     }
 

@@ -1,0 +1,221 @@
+package jdiffusion.pipelines;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import jdiffusion.JDiffusionException;
+import jdiffusion.io.ModelFolder;
+import jdiffusion.lora.LoRASession;
+import jdiffusion.lora.LoRASpec;
+import jdiffusion.models.clip.CLIPTextModel;
+import jdiffusion.models.clip.CLIPTokenizer;
+import jdiffusion.models.unet.UNet2DConditionModel;
+import jdiffusion.models.vae.AutoencoderKL;
+import jdiffusion.models.vae.AutoencoderKLConfig;
+import jdiffusion.models.vae.ExternalVAE;
+import jdiffusion.prompts.ExtraNetworks;
+import jdiffusion.prompts.LoraTag;
+import jdiffusion.prompts.LongPromptMode;
+import jdiffusion.prompts.PromptEmbeds;
+import jdiffusion.prompts.PromptEmbedsPair;
+import jdiffusion.prompts.PromptEncoder;
+import jdiffusion.prompts.PromptOptions;
+import jdiffusion.prompts.PromptParser;
+import jdiffusion.prompts.TextualInversion;
+import jdiffusion.schedulers.DDIMScheduler;
+import jdiffusion.schedulers.Scheduler;
+import jdiffusion.schedulers.SchedulerConfigFile;
+import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.NativeMemory;
+import org.bytedeco.pytorch.Tensor;
+
+/**
+ * What every Stable Diffusion pipeline is made of (diffusers' {@code tokenizer}, {@code text_encoder},
+ * {@code unet}, {@code vae}, {@code scheduler}) and what they all do with it: text conditioning, the
+ * LoRA session, the scheduler a request names, VAE encode/decode. Loaded once, immutable and shareable;
+ * the pipelines ({@link StableDiffusionPipeline}, {@link StableDiffusionDepth2ImgPipeline},
+ * {@link StableDiffusionUpscalePipeline}) add their mode on top.
+ */
+public final class StableDiffusionComponents implements AutoCloseable {
+    private final String name;
+    private final CLIPTokenizer tokenizer;
+    private final CLIPTextModel textEncoder;
+    private final UNet2DConditionModel unet;
+    private final AutoencoderKL vae;
+    private final SchedulerConfigFile schedulerConfig;
+    private final PipelineOptions options;
+    private final PromptEncoder promptEncoder;
+    private final LoRASession loras;
+
+    public StableDiffusionComponents(String name, CLIPTokenizer tokenizer, CLIPTextModel textEncoder,
+                                     UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfigFile schedulerConfig,
+                                     PipelineOptions options) {
+        this.name = name;
+        this.tokenizer = tokenizer;
+        this.textEncoder = textEncoder;
+        this.unet = unet;
+        this.vae = vae;
+        this.schedulerConfig = schedulerConfig;
+        this.options = options;
+        PromptEncoder encoder = new PromptEncoder(tokenizer, textEncoder);
+        this.promptEncoder = options.embeddings().isEmpty() ? encoder
+                : encoder.withTextualInversions(options.embeddings().stream().map(TextualInversion::load).toList());
+        this.loras = new LoRASession(unet, textEncoder);
+        if (unet.config().crossAttentionDim().getFirst() != textEncoder.config().hiddenSize()) {
+            throw new JDiffusionException(name + ": the UNet expects text states of width "
+                    + unet.config().crossAttentionDim().getFirst() + " but the text encoder gives "
+                    + textEncoder.config().hiddenSize() + "; the components belong to different models");
+        }
+    }
+
+    /** A diffusers folder's components, with {@code options.vae()} (when set) in place of its VAE. */
+    public static StableDiffusionComponents load(ModelFolder folder, String name, PipelineOptions options) {
+        CLIPTokenizer tokenizer = CLIPTokenizer.load(folder.component("tokenizer"));
+        CLIPTextModel textEncoder = CLIPTextModel.load(folder.component("text_encoder"), options.variant(),
+                options.dtype(), options.device());
+        UNet2DConditionModel unet = UNet2DConditionModel.load(folder.component("unet"), options.variant(),
+                options.dtype(), options.device());
+        AutoencoderKL vae = options.vae() == null
+                ? AutoencoderKL.load(folder.component("vae"), options.variant(), options.dtype(), options.device())
+                : ExternalVAE.load(options.vae(), AutoencoderKLConfig.fromJson(folder.component("vae").resolve("config.json")),
+                        options.variant(), options.dtype(), options.device());
+        SchedulerConfigFile scheduler = SchedulerConfigFile.read(folder.component("scheduler").resolve("scheduler_config.json"));
+        return new StableDiffusionComponents(name, tokenizer, textEncoder, unet, vae, scheduler, options);
+    }
+
+    /** The name the PNG parameters give a model: the folder's, or the repo id for a Hub snapshot. */
+    static String displayName(String model, ModelFolder folder) {
+        Path root = folder.root();
+        String name = root.getFileName() == null ? model : root.getFileName().toString();
+        if (root.getParent() != null && root.getParent().getFileName() != null
+                && root.getParent().getFileName().toString().equals("snapshots")) {
+            name = model; // a Hub snapshot folder is named by its commit; the repo id says more
+        }
+        return name;
+    }
+
+    static boolean isFile(String model) {
+        return Files.isRegularFile(Path.of(model));
+    }
+
+    public String name() { return name; }
+    public CLIPTokenizer tokenizer() { return tokenizer; }
+    public CLIPTextModel textEncoder() { return textEncoder; }
+    public UNet2DConditionModel unet() { return unet; }
+    public AutoencoderKL vae() { return vae; }
+    public SchedulerConfigFile schedulerConfig() { return schedulerConfig; }
+    public PipelineOptions options() { return options; }
+    public PromptEncoder promptEncoder() { return promptEncoder; }
+    public LoRASession loras() { return loras; }
+
+    VAEImageCodec codec() {
+        return new VAEImageCodec(vae);
+    }
+
+    /** Pixels per latent pixel: 2^(number of VAE blocks - 1), 8 for Stable Diffusion. */
+    public int vaeScaleFactor() {
+        return codec().scaleFactor();
+    }
+
+    /**
+     * The scheduler a request asks for: its name through diffusers' {@code from_config} on the
+     * model's scheduler_config.json (only the keys in the file carry over), or the file's own class.
+     */
+    public Scheduler scheduler(String sampler, double eta) {
+        Scheduler s = sampler == null ? Schedulers.fromConfig(schedulerConfig, Map.of())
+                : Schedulers.create(sampler, schedulerConfig, Map.of());
+        if (eta > 0) {
+            if (!(s instanceof DDIMScheduler ddim)) {
+                throw new JDiffusionException("--eta applies to the DDIM sampler only (the sampler is "
+                        + s.kind().className() + ")");
+            }
+            s = ddim.withEta(eta);
+        }
+        return s;
+    }
+
+    /** A request's prompt without its extra-network tags, and the LoRAs it asks for (the request's, then the tags'). */
+    record Networks(String prompt, List<LoRASpec> loras) {}
+
+    static Networks networks(GenerationRequest request, List<String> warnings) {
+        ExtraNetworks extra = PromptParser.extractExtraNetworks(request.prompt());
+        if (!extra.otherTags().isEmpty()) warnings.add("extra-network tags other than <lora:...> are ignored: " + extra.otherTags());
+        List<LoRASpec> specs = new ArrayList<>(request.loras());
+        for (LoraTag tag : extra.loras()) {
+            specs.add(new LoRASpec(null, tag.name(), tag.unetMultiplier(), tag.teMultiplier()));
+        }
+        return new Networks(extra.prompt(), specs);
+    }
+
+    /** One call on the weights as merged: the prompt without its extra-network tags, the LoRAs used, the warnings so far. */
+    record Call(String prompt, List<LoRASession.Used> loras, List<String> warnings) {}
+
+    /**
+     * Step 1 of every pipeline: the request's LoRAs, then the prompt's {@code <lora:...>} tags, merged
+     * into the weights for the length of {@code work} (read and checked before any lock).
+     */
+    <T> T withLoRAs(GenerationRequest r, java.util.function.Function<Call, T> work) {
+        List<String> warnings = new ArrayList<>();
+        Networks n = networks(r, warnings);
+        return loras.run(n.loras(), r.loraDir(), used -> work.apply(new Call(n.prompt(), used, warnings)));
+    }
+
+    /**
+     * The text-encoder states the UNet attends to, each repeated for the batch: {@code [neg x B, pos x B]}
+     * when guidance is on (diffusers' order), else the prompt's alone. {@code prompt} is without its
+     * extra-network tags.
+     */
+    Tensor encodePrompts(GenerationRequest r, String prompt, String negativePrompt, List<String> warnings) {
+        PromptOptions options = (r.longPrompts() == LongPromptMode.CHUNK ? PromptOptions.A1111 : PromptOptions.DIFFUSERS)
+                .withClipSkip(r.clipSkip());
+        PromptEmbeds encoded;
+        Tensor states;
+        if (r.usesGuidance()) {
+            PromptEmbedsPair pair = promptEncoder.encodePair(prompt, negativePrompt, options);
+            encoded = pair.prompt();
+            states = pair.guidanceBatch();
+        } else {
+            encoded = promptEncoder.encode(prompt, options);
+            states = encoded.embeds();
+        }
+        if (encoded.truncated()) warnings.add(encoded.truncationWarning());
+        if (encoded.chunks() > 1) {
+            warnings.add("the prompt (" + encoded.tokenCount() + " tokens) was encoded in " + encoded.chunks()
+                    + " chunks of 75 tokens, AUTOMATIC1111 style");
+        }
+        long[] ps = {states.size(0), states.size(1), states.size(2)};
+        int batch = r.numImages();
+        return states.unsqueeze(1).expand(ps[0], batch, ps[1], ps[2]).reshape(ps[0] * batch, ps[1], ps[2]);
+    }
+
+    /**
+     * Step "decode" of every pipeline: the latents to 8-bit images, after handing the loop's freed memory
+     * back (the decoder's peak comes on top of what is resident).
+     */
+    List<java.awt.image.BufferedImage> decode(Tensor latents, VAETiling tiling) {
+        NativeMemory.trim();
+        return List.of(jdiffusion.image.Images.fromTensor(codec().decode(latents, tiling)));
+    }
+
+    /** The infotext of every image of a request's batch. */
+    List<PngParameters> parameters(GenerationRequest r, Scheduler scheduler, String hiresSampler, int width, int height,
+                                   List<LoRASession.Used> loras, Map<String, String> extra) {
+        List<PngParameters> out = new ArrayList<>();
+        for (int i = 0; i < r.numImages(); i++) {
+            out.add(Infotext.of(r, new Infotext.Context(name, options.vae(), Infotext.samplerName(scheduler), hiresSampler,
+                    width, height, i, loras, extra)));
+        }
+        return out;
+    }
+
+    /** Closes the models' native memory. */
+    @Override
+    public void close() {
+        textEncoder.close();
+        unet.close();
+        vae.close();
+        NativeMemory.trim();
+    }
+}
