@@ -125,8 +125,10 @@ public final class ModelFolder {
         }
         for (String stem : WEIGHT_STEMS) {
             Path single = componentDir.resolve(addVariant(stem + ".safetensors", variant));
+            requireNotBrokenLink(single);
             if (Files.isRegularFile(single)) return List.of(single);
             Path index = componentDir.resolve(addVariant(stem + ".safetensors.index.json", variant));
+            requireNotBrokenLink(index);
             if (Files.isRegularFile(index)) return shards(index);
         }
         List<String> present = listFiles(componentDir);
@@ -172,6 +174,7 @@ public final class ModelFolder {
             if (!shard.startsWith(index.getParent().normalize())) {
                 throw new JDiffusionException(index + " points outside its folder (" + f + ")");
             }
+            requireNotBrokenLink(shard);
             if (!Files.isRegularFile(shard)) {
                 throw new JDiffusionException(index + " names the shard " + f + ", which is missing; the download is incomplete");
             }
@@ -190,11 +193,28 @@ public final class ModelFolder {
 
     /** Reads a JSON file with a clear error for a missing or malformed one. */
     public static JsonNode readJson(Path path) {
+        requireNotBrokenLink(path);
         if (!Files.isRegularFile(path)) throw new JDiffusionException(path + " is missing");
         try {
             return JSON.readTree(path.toFile());
         } catch (IOException e) {
             throw new JDiffusionException(path + " is not valid JSON: " + e.getMessage().lines().findFirst().orElse(""), e);
         }
+    }
+
+    /**
+     * The Hugging Face cache keeps each file as a symbolic link into {@code blobs/}; an interrupted
+     * download or a pruned cache leaves the link without its blob. Say so, rather than "missing".
+     */
+    static void requireNotBrokenLink(Path path) {
+        if (!Files.isSymbolicLink(path) || Files.exists(path)) return;
+        String target;
+        try {
+            target = Files.readSymbolicLink(path).toString();
+        } catch (IOException | UnsupportedOperationException e) {
+            target = "?";
+        }
+        throw new JDiffusionException(path + " is a broken symbolic link (its target " + target + " is missing): the download"
+                + " is incomplete or the cache was cleaned; fetch the model again (hf download ORG/NAME)");
     }
 }
