@@ -1,5 +1,6 @@
 package jdiffusion.cli;
 
+import java.util.concurrent.Callable;
 import jdiffusion.JDiffusionException;
 import jdiffusion.tensor.NativeThreads;
 import picocli.CommandLine;
@@ -24,13 +25,15 @@ import picocli.CommandLine.Command;
                 BenchCommand.class,
                 BenchTrainCommand.class,
         })
-public final class Main implements Runnable {
+public final class Main implements Callable<Integer> {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
 
+    /** No command given: the usage, on stderr, and a failing exit code (a script that forgot the verb must notice). */
     @Override
-    public void run() {
-        spec.commandLine().usage(System.out);
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return 2;
     }
 
     public static void main(String[] args) {
@@ -45,6 +48,7 @@ public final class Main implements Runnable {
         CommandLine cli = new CommandLine(new Main());
         // A prompt such as "@artist style" is text, never a file of arguments.
         cli.setExpandAtFiles(false);
+        cli.setParameterExceptionHandler(Main::oneLine);
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             if (ex instanceof JDiffusionException) {
                 commandLine.getErr().println("error: " + ex.getMessage());
@@ -53,5 +57,17 @@ public final class Main implements Runnable {
             throw ex;
         });
         return cli;
+    }
+
+    /**
+     * A command line picocli cannot parse (unknown option, a value out of range, a missing
+     * argument): one line saying what is wrong and where the help is, not 80 lines of usage.
+     */
+    private static int oneLine(CommandLine.ParameterException ex, String[] args) {
+        CommandLine cli = ex.getCommandLine();
+        String message = ex.getMessage() == null ? ex.toString() : ex.getMessage().strip().replaceAll("\\s*\\R\\s*", " ");
+        cli.getErr().println("error: " + message + " (see: " + cli.getCommandSpec().qualifiedName() + " --help)");
+        cli.getErr().flush();
+        return 2;
     }
 }

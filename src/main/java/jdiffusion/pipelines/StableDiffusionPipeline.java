@@ -209,6 +209,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int width = request.width() != 0 ? request.width() : defaultWidth(request);
         int height = request.height() != 0 ? request.height() : defaultHeight(request);
         int f = vaeScaleFactor();
+        if (width < f || height < f) { // e.g. a 1x1 init image, whose size rounds down to 0x0
+            throw new JDiffusionException("the image would be " + width + "x" + height + " pixels: too small for this model,"
+                    + " which needs at least " + f + "x" + f + (request.isImageToImage() ? " (the init image is "
+                    + request.initImage().getWidth() + "x" + request.initImage().getHeight() + "; give --width and --height)" : ""));
+        }
         if (width % f != 0 || height % f != 0) {
             throw new JDiffusionException("width and height must be multiples of " + f + " for this model, not "
                     + width + "x" + height);
