@@ -48,6 +48,8 @@ public final class Main implements Callable<Integer> {
         CommandLine cli = new CommandLine(new Main());
         // A prompt such as "@artist style" is text, never a file of arguments.
         cli.setExpandAtFiles(false);
+        // --prediction-type epsilon|v_prediction, as diffusers spells the values, for enum options too
+        cli.setCaseInsensitiveEnumValuesAllowed(true);
         cli.setParameterExceptionHandler(Main::oneLine);
         cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
             if (ex instanceof JDiffusionException) {

@@ -88,6 +88,19 @@ public final class ModelFolder {
         return index;
     }
 
+    /**
+     * The image side the model was trained at, as diffusers' pipelines default it:
+     * {@code unet.sample_size * vae_scale_factor}, with {@code vae_scale_factor = 2^(len(vae.block_out_channels) - 1)}
+     * (512 for SD 1.5, 768 for SD 2.1). Read from the two config files only.
+     */
+    public int defaultImageSize() {
+        JsonNode unet = readJson(component("unet").resolve("config.json"));
+        JsonNode vae = readJson(component("vae").resolve("config.json"));
+        int levels = vae.path("block_out_channels").size();
+        if (levels < 1) throw new JDiffusionException(root + "/vae/config.json has no block_out_channels");
+        return unet.path("sample_size").asInt(64) * (1 << (levels - 1));
+    }
+
     /** The pipeline class, e.g. StableDiffusionPipeline. */
     public String pipelineClass() {
         return index.path("_class_name").asText("");
