@@ -469,7 +469,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             return new Prepared(steps.addNoise(initLatents, noise, latentTimestep), null, null, null, null, null, init, null);
         }
         BufferedImage maskImage = Images.blurMask(Images.fit(r.mask(), width, height, r.resizeMode()), r.maskBlur());
-        // diffusers binarises the mask: >= 0.5 repaints
+        // the 9-channel pipeline binarises the mask (>= 0.5 repaints); the legacy one does not (below)
         Tensor mask = Images.maskToTensor(maskImage).ge(new Scalar(0.5)).to(ScalarType.Float);
         if (unet.config().inChannels() == 9) {
             Tensor latents;
@@ -493,7 +493,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         // legacy 4-channel inpainting: noise the image latents, then keep re-imposing them outside the mask
         Tensor initLatents = encodeLatents(image, generator, r.vaeTiling()).repeat(batch, 1, 1, 1);
         Tensor noise = toDevice(generator.randn(shape));
-        Tensor keep = toDevice(torch.upsample_nearest2d(mask, h, w)).neg().add(new Scalar(1.0))
+        Tensor keep = toDevice(Images.legacyInpaintKeepMask(maskImage, (int) w, (int) h)) // diffusers' preprocess_mask
                 .expand(batch, channels, h, w).contiguous();
         return new Prepared(steps.addNoise(initLatents, noise, latentTimestep), null, null, keep, initLatents, noise,
                 init, maskImage);
