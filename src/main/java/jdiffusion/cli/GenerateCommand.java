@@ -16,7 +16,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.ImageFiles;
 import jdiffusion.image.Images;
-import jdiffusion.image.PngWriter;
 import jdiffusion.io.AtomicFiles;
 import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.pipelines.GenerationCancelledException;
@@ -160,7 +159,7 @@ abstract class GenerateCommand implements Callable<Integer> {
     }
 
     private static PngParameters readParameters(Path png) {
-        String text = PngWriter.readText(png, "parameters");
+        String text = ImageFiles.readParameters(png);
         if (text == null) throw new JDiffusionException(png + " carries no generation parameters to regenerate from");
         return PngParameters.parse(text);
     }

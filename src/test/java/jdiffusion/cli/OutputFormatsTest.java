@@ -34,6 +34,9 @@ class OutputFormatsTest {
         assertEquals(64, image.getWidth());
         String comment = jpegComment(jpg);
         assertTrue(comment.startsWith("a red circle") && comment.contains("Seed: 5"), comment);
+        CliRunner info = CliRunner.run("info", jpg.toString());
+        assertEquals(0, info.exitCode(), info.err());
+        assertTrue(info.out().startsWith("a red circle") && info.out().contains("Seed: 5"), info.out());
 
         Path two = dir.resolve("two.jpeg");
         r = CliRunner.run("txt2img", "--steps", "2", "--seed", "5", "--num-images", "2", "--quiet", "--out", two.toString(), "a red circle");
@@ -41,6 +44,17 @@ class OutputFormatsTest {
         for (String name : new String[] {"two-1.jpeg", "two-2.jpeg"}) {
             assertEquals(0xd8, Files.readAllBytes(dir.resolve(name))[1] & 0xff, name);
         }
+    }
+
+    @Test
+    void jpegParametersKeepAnyText() {
+        Path jpg = dir.resolve("x.jpg");
+        String parameters = "un café ☕ sous la pluie, 雨\nSteps: 20, Seed: 1";
+        jdiffusion.image.ImageFiles.write(jpg, new BufferedImage(16, 8, BufferedImage.TYPE_INT_RGB), parameters);
+        assertEquals(parameters, jdiffusion.image.ImageFiles.readParameters(jpg));
+        Path png = dir.resolve("x.png");
+        jdiffusion.image.ImageFiles.write(png, new BufferedImage(16, 8, BufferedImage.TYPE_INT_ARGB), "a\nSteps: 2");
+        assertEquals("a\nSteps: 2", jdiffusion.image.ImageFiles.readParameters(png));
     }
 
     private static String jpegComment(Path jpg) throws Exception {
@@ -53,7 +67,7 @@ class OutputFormatsTest {
             assertEquals(1, com.getLength(), "one comment segment");
             IIOMetadataNode node = (IIOMetadataNode) com.item(0);
             Object bytes = node.getUserObject();
-            return bytes instanceof byte[] b ? new String(b, java.nio.charset.StandardCharsets.ISO_8859_1) : node.getAttribute("comment");
+            return bytes instanceof byte[] b ? new String(b, java.nio.charset.StandardCharsets.UTF_8) : node.getAttribute("comment");
         }
     }
 }
