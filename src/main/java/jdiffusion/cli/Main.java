@@ -51,14 +51,27 @@ public final class Main implements Callable<Integer> {
         // --prediction-type epsilon|v_prediction, as diffusers spells the values, for enum options too
         cli.setCaseInsensitiveEnumValuesAllowed(true);
         cli.setParameterExceptionHandler(Main::oneLine);
-        cli.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
-            if (ex instanceof JDiffusionException) {
-                commandLine.getErr().println("error: " + ex.getMessage());
-                return 2;
-            }
-            throw ex;
-        });
+        cli.setExecutionExceptionHandler(Main::failed);
         return cli;
+    }
+
+    /**
+     * A command that failed: what jdiffusion checks (bad input) is one line and exit code 2; anything
+     * else (a bug, a native libtorch error, out of memory) is one line too, with exit code 1 and the
+     * way to see the stack trace for a bug report.
+     */
+    private static int failed(Exception ex, CommandLine commandLine, CommandLine.ParseResult parseResult) throws Exception {
+        if (ex instanceof JDiffusionException) {
+            commandLine.getErr().println("error: " + ex.getMessage());
+            commandLine.getErr().flush();
+            return 2;
+        }
+        if (System.getenv("JDIFFUSION_STACKTRACE") != null) throw ex;
+        String message = ex.getMessage() == null ? "" : ex.getMessage().strip().lines().findFirst().orElse("");
+        commandLine.getErr().println("error: unexpected " + ex.getClass().getName() + (message.isEmpty() ? "" : ": " + message)
+                + " (a bug or a libtorch failure; run again with JDIFFUSION_STACKTRACE=1 for the stack trace to report)");
+        commandLine.getErr().flush();
+        return 1;
     }
 
     /**

@@ -34,6 +34,26 @@ class OneLineErrorsTest {
         assertOneLine(CliRunner.run("no-such-command"), "no-such-command");
     }
 
+    @picocli.CommandLine.Command(name = "boom")
+    static final class Boom implements java.util.concurrent.Callable<Integer> {
+        @Override
+        public Integer call() {
+            throw new IllegalStateException("native failure\nframe #0: c10::Error\nframe #1: ...");
+        }
+    }
+
+    @Test
+    void anUnexpectedFailureIsOneLineToo() {
+        java.io.StringWriter err = new java.io.StringWriter();
+        picocli.CommandLine cli = Main.commandLine();
+        cli.addSubcommand(new Boom());
+        cli.setErr(new java.io.PrintWriter(err, true));
+        int code = cli.execute("boom");
+        assertEquals(1, code, err.toString());
+        assertTrue(err.toString().startsWith("error: unexpected java.lang.IllegalStateException: native failure (")
+                && err.toString().strip().lines().count() == 1, err.toString());
+    }
+
     @Test
     void zeroWidthOrHeightIsRefusedLikeANegativeOne() {
         for (String option : List.of("--width", "--height")) {
