@@ -205,6 +205,7 @@ final class DreamBoothCommand implements Callable<Integer> {
      * --overwrite deletes those checkpoints first.
      */
     private void prepareOutput(Path output) {
+        WritableFolder.require("--output-dir", output); // before hours of training, not after
         if (resumeFromCheckpoint != null || !Files.isDirectory(output)) return;
         List<Path> entries;
         try (Stream<Path> s = Files.list(output)) {

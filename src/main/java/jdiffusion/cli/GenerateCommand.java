@@ -1,7 +1,6 @@
 package jdiffusion.cli;
 
 import java.awt.image.BufferedImage;
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,7 +15,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.ImageFiles;
 import jdiffusion.image.Images;
-import jdiffusion.io.AtomicFiles;
 import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.pipelines.GenerationCancelledException;
 import jdiffusion.pipelines.GenerationRequest;
@@ -177,8 +175,8 @@ abstract class GenerateCommand implements Callable<Integer> {
             throw new JDiffusionException("--save-latents must name a .safetensors file, not " + o.saveLatents);
         }
         Path imageFolder = o.out == null ? Path.of("") : outIsFolder() ? o.out : o.out.toAbsolutePath().getParent();
-        requireWritableFolder("--out", imageFolder);
-        if (o.saveLatents != null) requireWritableFolder("--save-latents", o.saveLatents.toAbsolutePath().getParent());
+        WritableFolder.require("--out", imageFolder);
+        if (o.saveLatents != null) WritableFolder.require("--save-latents", o.saveLatents.toAbsolutePath().getParent());
     }
 
     /** --out is a folder when it is one, or when its name has no extension (it is then created); else an image file. */
@@ -186,21 +184,6 @@ abstract class GenerateCommand implements Callable<Integer> {
         if (Files.isDirectory(o.out)) return true;
         String name = o.out.getFileName() == null ? "" : o.out.getFileName().toString();
         return !name.contains(".");
-    }
-
-    /** Creates (and deletes) a file in {@code folder}, or in its nearest existing ancestor when it is still to be made. */
-    private static void requireWritableFolder(String option, Path folder) {
-        Path existing = folder.toAbsolutePath();
-        while (existing != null && !Files.exists(existing)) existing = existing.getParent();
-        if (existing == null) return;
-        if (!Files.isDirectory(existing)) {
-            throw new JDiffusionException(option + ": " + existing + " is a file, so no folder can be made there");
-        }
-        try {
-            Files.delete(AtomicFiles.createBeside(existing.resolve("write-check"), false));
-        } catch (IOException e) {
-            throw new JDiffusionException(option + ": cannot write into " + existing + " (" + e.getMessage() + ")");
-        }
     }
 
     private List<Path> write(GenerationResult r, GenerationRequest request) {

@@ -85,6 +85,11 @@ class DreamBoothCommandTest {
         assertEquals(2, prior.exitCode());
         assertTrue(prior.err().contains("--class-prompt"), prior.err());
 
+        CliRunner unwritable = CliRunner.run("dreambooth", "--model", MODEL, "--instance-dir", instance.toString(),
+                "--instance-prompt", "a sks shape", "--output-dir", "/proc/jdiffusion-never");
+        assertEquals(2, unwritable.exitCode());
+        assertTrue(unwritable.err().startsWith("error: --output-dir") && unwritable.err().contains("cannot write"), unwritable.err());
+
         Files.writeString(instance.resolve("broken.png"), "not a png");
         CliRunner broken = CliRunner.run("dreambooth", "--model", MODEL, "--instance-dir", instance.toString(),
                 "--instance-prompt", "a sks shape", "--output-dir", dir.resolve("out").toString());
