@@ -26,7 +26,7 @@ class_prompt="${CLASS_PROMPT:-a shape}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 jd="${JD:-$here/jdiffusion}"
 
-"$jd" shapes --family star --n 5 --fixed-style --out "$work/instance"
+"$jd" shapes --family star --num-images 5 --fixed-style --out "$work/instance"
 common=(--model "$model" --instance-dir "$work/instance" --instance-prompt "$instance_prompt"
         --resolution 64 --train-batch-size "$batch" --max-train-steps "$steps" --learning-rate "$lr"
         --checkpointing-steps 100000 --seed "$seed" --validation-prompt "$instance_prompt" --validation-steps "$steps"
@@ -40,7 +40,7 @@ for m in base no-prior prior; do
   folder="$work/$m"; [ "$m" = base ] && folder="$model"
   [ "$m" = base ] && [ -s "$work/eval-base.txt" ] && continue   # deterministic: scored once per work folder
   echo "=== $m ($folder)"
-  "$jd" eval-tiny --model "$folder" --n "$n" --guidance 7.5 --instance-prompt "$instance_prompt" \
+  "$jd" eval-tiny --model "$folder" --num-images "$n" --guidance-scale 7.5 --instance-prompt "$instance_prompt" \
       --instance-dir "$work/instance" --instance-n "$instance_n" | tee "$work/eval-$m.txt"
 done
 echo; echo "=== summary"

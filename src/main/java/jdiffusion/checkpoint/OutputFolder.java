@@ -8,6 +8,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
 import java.util.stream.Stream;
 import jdiffusion.JDiffusionException;
+import jdiffusion.io.AtomicFiles;
 
 /**
  * A folder written under a temporary name beside its destination and renamed into place when
@@ -34,7 +35,7 @@ final class OutputFolder implements AutoCloseable {
         try {
             Files.createDirectories(target.getParent());
             try (OutputFolder folder = new OutputFolder(target,
-                    Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".tmp-"))) {
+                    AtomicFiles.createBeside(target, true))) {
                 writer.writeTo(folder.tmp);
                 folder.commit();
             }

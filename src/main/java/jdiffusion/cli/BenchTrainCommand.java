@@ -13,6 +13,7 @@ import jdiffusion.tools.bench.TrainingBenchReport;
 import jdiffusion.tools.bench.TrainingBenchmark;
 import org.bytedeco.pytorch.global.torch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -26,14 +27,13 @@ import picocli.CommandLine.Spec;
         footer = {"%nExamples:",
                 "  jdiffusion bench-train                                     (models/tiny-shapes at 64x64: seconds)",
                 "  jdiffusion create-random --config sd15 /tmp/sd15 --dtype fp16",
-                "  jdiffusion bench-train --model /tmp/sd15 --resolution 512 --lora --rank 4 --mixed-precision bf16"})
+                "  jdiffusion bench-train --model /tmp/sd15 --resolution 512 --lora --rank 4 --dtype bf16"})
 final class BenchTrainCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", paramLabel = "DIR",
-            description = "A diffusers folder or ORG/NAME in the Hugging Face cache (default: " + DefaultModel.FOLDER + ").")
-    String model;
+    @Mixin
+    ModelOption model;
 
     @Option(names = "--resolution", paramLabel = "PX",
             description = "Image side in pixels (default: the model's own, sample_size x the VAE's factor).")
@@ -55,10 +55,8 @@ final class BenchTrainCommand implements Callable<Integer> {
                     + "gradients and AdamW state for every weight).")
     String trainOnly;
 
-    @Option(names = "--mixed-precision", defaultValue = "no", paramLabel = "bf16|no",
-            description = "bf16: forwards under CPU autocast to bfloat16, weights and optimiser in float32; no: float32 "
-                    + "(default: ${DEFAULT-VALUE}).")
-    String mixedPrecision;
+    @Mixin
+    TrainingDTypeOption dtype;
 
     @Option(names = "--gradient-checkpointing", defaultValue = "both", paramLabel = "on|off|both",
             description = "Recompute each UNet block during the backward instead of keeping its activations; both "
@@ -92,13 +90,8 @@ final class BenchTrainCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        String m = model != null ? model : DefaultModel.locate();
-        boolean bf16 = switch (mixedPrecision.toLowerCase(Locale.ROOT)) {
-            case "bf16" -> true;
-            case "no", "fp32" -> false;
-            default -> throw new JDiffusionException("--mixed-precision " + mixedPrecision
-                    + ": use bf16 or no (fp16 autocast is for CUDA; this benchmark runs on the CPU)");
-        };
+        String m = model.resolve();
+        boolean bf16 = dtype.bf16();
         List<Boolean> checkpointing = switch (gradientCheckpointing.toLowerCase(Locale.ROOT)) {
             case "on" -> List.of(true);
             case "off" -> List.of(false);

@@ -4,8 +4,9 @@ import java.net.URISyntaxException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import jdiffusion.JDiffusionException;
+import jdiffusion.io.EmbeddedModel;
 
-/** The model a command uses when no {@code --model} is given: the one shipped in {@code models/} of the repository. */
+/** The model a command uses when no {@code --model} is given: the one in {@code models/} of the checkout, else the jar's ({@link EmbeddedModel}). */
 final class DefaultModel {
     static final String FOLDER = "models/tiny-shapes";
 
@@ -16,8 +17,13 @@ final class DefaultModel {
             Path p = base.resolve(FOLDER);
             if (Files.isRegularFile(p.resolve("model_index.json"))) return p.toString();
         }
-        throw new JDiffusionException("no --model given, and the embedded default model (" + FOLDER
-                + ") is not in this checkout; pass --model DIR (a diffusers folder) or ORG/NAME from the Hugging Face cache");
+        try {
+            return EmbeddedModel.folder().toString(); // the copy the jar carries
+        } catch (JDiffusionException e) {
+            throw new JDiffusionException("no --model given, and the embedded default model (" + FOLDER
+                    + ") is neither in this checkout nor in the jar; pass --model DIR (a diffusers folder) or ORG/NAME"
+                    + " from the Hugging Face cache");
+        }
     }
 
     private static Path[] candidates() {

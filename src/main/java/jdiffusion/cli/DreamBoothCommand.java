@@ -1,14 +1,22 @@
 package jdiffusion.cli;
 
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import jdiffusion.JDiffusionException;
+import jdiffusion.io.ModelFolder;
 import jdiffusion.training.TrainingConfig.LrSchedule;
 import jdiffusion.training.dreambooth.DreamBooth;
 import jdiffusion.training.dreambooth.DreamBoothConfig;
 import jdiffusion.training.dreambooth.DreamBoothConfig.MixedPrecision;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -23,8 +31,8 @@ final class DreamBoothCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", paramLabel = "DIR", description = "Base model folder or Hub id (default: the shipped models/tiny-shapes).")
-    String model;
+    @Mixin
+    ModelOption model;
 
     @Option(names = "--instance-dir", paramLabel = "DIR", required = true, description = "The images of the subject.")
     Path instanceDir;
@@ -59,8 +67,9 @@ final class DreamBoothCommand implements Callable<Integer> {
     @Option(names = "--rank", description = "LoRA rank (default: ${DEFAULT-VALUE}).")
     int rank = 4;
 
-    @Option(names = "--resolution", description = "Training resolution (default: ${DEFAULT-VALUE}).")
-    int resolution = 512;
+    @Option(names = "--resolution", paramLabel = "PX",
+            description = "Training resolution (default: the model's own, sample_size x the VAE's factor: 512 for SD 1.5, 64 for the tiny model).")
+    Integer resolution;
 
     @Option(names = "--center-crop", description = "Crop the centre (default: a random crop).")
     boolean centerCrop;
@@ -95,8 +104,8 @@ final class DreamBoothCommand implements Callable<Integer> {
     @Option(names = "--adam-weight-decay", description = "AdamW weight decay (default: ${DEFAULT-VALUE}).")
     double adamWeightDecay = 1e-2;
 
-    @Option(names = "--mixed-precision", description = "no or bf16 (fp16 needs a GPU) (default: ${DEFAULT-VALUE}).")
-    String mixedPrecision = "no";
+    @Mixin
+    TrainingDTypeOption dtype;
 
     @Option(names = "--gradient-checkpointing", description = "Recompute UNet blocks in the backward pass (less memory).")
     boolean gradientCheckpointing;
@@ -126,6 +135,10 @@ final class DreamBoothCommand implements Callable<Integer> {
             description = "Default: text-inversion-model, or lora-dreambooth-model with --lora (diffusers' defaults).")
     Path outputDir;
 
+    @Option(names = "--overwrite",
+            description = "Train into a non-empty --output-dir without --resume-from-checkpoint: its checkpoint-N folders are deleted and the model replaced.")
+    boolean overwrite;
+
     @Option(names = "--quiet", description = "No progress bar.")
     boolean quiet;
 
@@ -133,6 +146,7 @@ final class DreamBoothCommand implements Callable<Integer> {
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         DreamBoothConfig config = config();
+        prepareOutput(config.outputDir());
         long start = System.nanoTime();
         ProgressBar[] bar = new ProgressBar[2];
         DreamBooth.Result result = DreamBooth.train(config, new DreamBooth.Progress() {
@@ -154,16 +168,10 @@ final class DreamBoothCommand implements Callable<Integer> {
             @Override
             public void step(int step, int totalSteps, double loss, double lr) {
                 if (quiet) return;
-                if (bar[1] == null) bar[1] = new ProgressBar(System.err, "dreambooth", totalSteps - step, System.nanoTime());
-                bar[1].update(stepsSeen(step), String.format(Locale.ROOT, "loss %.4f  lr %.1e", loss, lr));
+                // after a resume the first step seen is the checkpoint's: the bar counts on from there
+                if (bar[1] == null) bar[1] = new ProgressBar(System.err, "dreambooth", totalSteps, step, System.nanoTime());
+                bar[1].update(step + 1, String.format(Locale.ROOT, "loss %.4f  lr %.1e", loss, lr));
                 if (step + 1 == totalSteps) bar[1].done();
-            }
-
-            private int first = -1;
-
-            private long stepsSeen(int step) {
-                if (first < 0) first = step;
-                return step - first + 1;
             }
         });
         out.printf(Locale.ROOT, "dreambooth: %d steps, last loss %.4f, %.1f min -> %s%n", result.steps(), result.lastLoss(),
@@ -174,18 +182,54 @@ final class DreamBoothCommand implements Callable<Integer> {
 
     DreamBoothConfig config() {
         if (maxTrainSteps != null && maxTrainSteps < 1) {
-            throw new jdiffusion.JDiffusionException("--max-train-steps must be at least 1, got " + maxTrainSteps);
+            throw new JDiffusionException("--max-train-steps must be at least 1, got " + maxTrainSteps);
         }
-        String folder = model != null ? model : DefaultModel.locate();
+        String folder = model.resolve();
         Path output = outputDir != null ? outputDir : Path.of(lora ? "lora-dreambooth-model" : "text-inversion-model");
+        int size = resolution != null ? resolution : ModelFolder.resolve(folder).defaultImageSize();
         return new DreamBoothConfig(folder, instanceDir, instancePrompt, withPriorPreservation, classDir, classPrompt,
-                numClassImages, priorLossWeight, trainTextEncoder, lora, rank, resolution, centerCrop, randomFlip,
+                numClassImages, priorLossWeight, trainTextEncoder, lora, rank, size, centerCrop, randomFlip,
                 trainBatchSize, gradientAccumulationSteps, maxTrainSteps == null ? 0 : maxTrainSteps, numTrainEpochs,
                 learningRate != null ? learningRate
                         : lora ? DreamBoothConfig.LORA_LEARNING_RATE : DreamBoothConfig.FULL_LEARNING_RATE,
                 LrSchedule.parse(lrScheduler), lrWarmupSteps, maxGradNorm, adamWeightDecay,
-                MixedPrecision.parse(mixedPrecision), gradientCheckpointing, seed, checkpointingSteps,
+                MixedPrecision.parse(dtype.mixedPrecision()), gradientCheckpointing, seed, checkpointingSteps,
                 checkpointsTotalLimit, resumeFromCheckpoint, validationPrompt, validationSteps, numValidationImages,
                 classInferenceSteps, output);
+    }
+
+    /**
+     * A finished run's folder is not trained into again by accident: without
+     * --resume-from-checkpoint a non-empty output folder is refused, since the new run would replace
+     * the model and leave the old run's checkpoint-N folders for a later {@code latest} to pick up.
+     * --overwrite deletes those checkpoints first.
+     */
+    private void prepareOutput(Path output) {
+        WritableFolder.require("--output-dir", output); // before hours of training, not after
+        if (resumeFromCheckpoint != null || !Files.isDirectory(output)) return;
+        List<Path> entries;
+        try (Stream<Path> s = Files.list(output)) {
+            entries = s.toList();
+        } catch (IOException e) {
+            throw new JDiffusionException("cannot read --output-dir " + output + ": " + e.getMessage());
+        }
+        if (entries.isEmpty()) return;
+        if (!overwrite) {
+            throw new JDiffusionException("--output-dir " + output + " is not empty (a previous run?): pass"
+                    + " --resume-from-checkpoint latest to continue it, --overwrite to replace it, or another --output-dir");
+        }
+        for (Path checkpoint : entries) {
+            if (Files.isDirectory(checkpoint) && checkpoint.getFileName().toString().matches("checkpoint-\\d+")) {
+                deleteRecursively(checkpoint);
+            }
+        }
+    }
+
+    private static void deleteRecursively(Path dir) {
+        try (Stream<Path> walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
+        } catch (IOException e) {
+            throw new JDiffusionException("cannot delete the old " + dir + ": " + e.getMessage());
+        }
     }
 }

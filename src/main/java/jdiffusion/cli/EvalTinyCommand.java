@@ -22,6 +22,7 @@ import jdiffusion.training.dreambooth.DreamBoothConfig;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -34,14 +35,24 @@ import picocli.CommandLine.Option;
 @Command(name = "eval-tiny", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Score the tiny shapes model on held-out captions (accuracy per attribute and guidance).")
 final class EvalTinyCommand implements Callable<Integer> {
-    @Option(names = "--model", paramLabel = "DIR", description = "Model folder (default: the shipped models/tiny-shapes).")
-    String model;
+    @Mixin
+    ModelOption model;
 
-    @Option(names = "--n", description = "Images per guidance scale (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--num-images", description = "Images per guidance scale (default: ${DEFAULT-VALUE}).")
     int n = 100;
 
-    @Option(names = "--guidance", split = ",", description = "Guidance scales to compare (default: 1,7.5).")
+    @Option(names = "--n", hidden = true, description = "Old spelling of --num-images.")
+    void oldN(int value) {
+        n = value;
+    }
+
+    @Option(names = "--guidance-scale", split = ",", paramLabel = "G", description = "Guidance scales to compare (default: 1,7.5).")
     List<Double> guidance = List.of(1.0, 7.5);
+
+    @Option(names = "--guidance", split = ",", hidden = true, description = "Old spelling of --guidance-scale.")
+    void oldGuidance(List<Double> values) {
+        if (values != null) guidance = values;
+    }
 
     @Option(names = "--steps", description = "Denoising steps (default: ${DEFAULT-VALUE}).")
     int steps = 25;
@@ -73,7 +84,7 @@ final class EvalTinyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (n < 1) throw new JDiffusionException("--n must be at least 1");
+        if (n < 1) throw new JDiffusionException("--num-images must be at least 1");
         if ((instancePrompt == null) != (instanceDir == null)) {
             throw new JDiffusionException("--instance-prompt and --instance-dir go together");
         }
@@ -88,7 +99,7 @@ final class EvalTinyCommand implements Callable<Integer> {
             throw new JDiffusionException("--instance-dir " + instanceDir + " holds no images");
         }
         List<ShapeScene> scenes = new ShapesDataset(splitSeed).evalScenes(n);
-        String folder = model != null ? model : DefaultModel.locate();
+        String folder = model.resolve();
         try (StableDiffusionPipeline pipe = StableDiffusionPipeline.load(folder, PipelineOptions.defaults())) {
             StringBuilder instanceSummary = new StringBuilder();
             StringBuilder summary = new StringBuilder(String.format(Locale.ROOT, "%-9s", "guidance"));

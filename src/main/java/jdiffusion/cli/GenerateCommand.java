@@ -14,8 +14,8 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.BiFunction;
 import jdiffusion.JDiffusionException;
+import jdiffusion.image.ImageFiles;
 import jdiffusion.image.Images;
-import jdiffusion.image.PngWriter;
 import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.pipelines.GenerationCancelledException;
 import jdiffusion.pipelines.GenerationRequest;
@@ -141,19 +141,33 @@ abstract class GenerateCommand implements Callable<Integer> {
     }
 
     private static PngParameters readParameters(Path png) {
-        String text = PngWriter.readText(png, "parameters");
+        String text = ImageFiles.readParameters(png);
         if (text == null) throw new JDiffusionException(png + " carries no generation parameters to regenerate from");
         return PngParameters.parse(text);
     }
 
-    /** Fails before any work when an output cannot be written. */
+    /**
+     * Fails before any work when an output cannot be written: an image name jdiffusion does not
+     * write (.webp, .gif, ...), a file where a folder is needed, or a folder this user cannot write to.
+     */
     private void checkOutputs(int images) {
+        if (o.out != null && !outIsFolder()) ImageFiles.formatOf(o.out);
         if (o.out != null && images > 1 && Files.isRegularFile(o.out)) {
             throw new JDiffusionException("--out " + o.out + " is a file, but " + images + " images need a folder");
         }
         if (o.saveLatents != null && !o.saveLatents.toString().endsWith(".safetensors")) {
             throw new JDiffusionException("--save-latents must name a .safetensors file, not " + o.saveLatents);
         }
+        Path imageFolder = o.out == null ? Path.of("") : outIsFolder() ? o.out : o.out.toAbsolutePath().getParent();
+        WritableFolder.require("--out", imageFolder);
+        if (o.saveLatents != null) WritableFolder.require("--save-latents", o.saveLatents.toAbsolutePath().getParent());
+    }
+
+    /** --out is a folder when it is one, or when its name has no extension (it is then created); else an image file. */
+    private boolean outIsFolder() {
+        if (Files.isDirectory(o.out)) return true;
+        String name = o.out.getFileName() == null ? "" : o.out.getFileName().toString();
+        return !name.contains(".");
     }
 
     private List<Path> write(GenerationResult r, GenerationRequest request) {
@@ -166,7 +180,7 @@ abstract class GenerateCommand implements Callable<Integer> {
             if (pos != null && !given("--num-images")) {
                 int i = Integer.parseInt(pos.trim());
                 Path p = o.out != null && !Files.isDirectory(o.out) ? o.out : paths.get(i);
-                PngWriter.write(p, r.images().get(i), "parameters", r.parameters().get(i).format());
+                ImageFiles.write(p, r.images().get(i), r.parameters().get(i).format());
                 written.add(p);
                 saveLatents(r);
                 return written;
@@ -174,7 +188,7 @@ abstract class GenerateCommand implements Callable<Integer> {
         }
         for (int i = 0; i < r.images().size(); i++) {
             BufferedImage img = r.images().get(i);
-            PngWriter.write(paths.get(i), img, "parameters", r.parameters().get(i).format());
+            ImageFiles.write(paths.get(i), img, r.parameters().get(i).format());
             written.add(paths.get(i));
         }
         saveLatents(r);
@@ -191,7 +205,7 @@ abstract class GenerateCommand implements Callable<Integer> {
 
     private List<Path> outputPaths(int n, long seed) {
         List<Path> paths = new ArrayList<>();
-        boolean folder = o.out != null && (Files.isDirectory(o.out) || n > 1 && !o.out.toString().endsWith(".png"));
+        boolean folder = o.out != null && outIsFolder();
         for (int i = 0; i < n; i++) {
             String name = verb() + "-" + seed + (n > 1 ? "-" + (i + 1) : "") + ".png";
             if (o.out == null) {
@@ -201,8 +215,9 @@ abstract class GenerateCommand implements Callable<Integer> {
             } else if (n == 1) {
                 paths.add(o.out);
             } else {
-                String base = o.out.toString().substring(0, o.out.toString().length() - 4);
-                paths.add(Path.of(base + "-" + (i + 1) + ".png"));
+                String file = o.out.toString();
+                int dot = file.lastIndexOf('.');
+                paths.add(Path.of(file.substring(0, dot) + "-" + (i + 1) + file.substring(dot)));
             }
         }
         return paths;

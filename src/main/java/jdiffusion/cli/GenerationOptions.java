@@ -10,8 +10,11 @@ import jdiffusion.lora.LoRASpec;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.VAETiling;
 import jdiffusion.prompts.LongPromptMode;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /** The options txt2img, img2img and inpaint share (diffusers' names, spelled as CLI options). */
 final class GenerationOptions {
@@ -49,11 +52,33 @@ final class GenerationOptions {
             description = "A1111 sampler or diffusers scheduler name (default: the model's); see `jdiffusion samplers`.")
     String sampler;
 
-    @Option(names = "--width", description = "Pixels, a multiple of 8 (default: the model's size).")
+    @Spec(Spec.Target.MIXEE)
+    CommandSpec mixee;
+
+    /** Pixels; 0 when not given (the model's size, or the init image's). */
     int width;
 
-    @Option(names = "--height", description = "Pixels, a multiple of 8 (default: the model's size).")
+    /** Pixels; 0 when not given (the model's size, or the init image's). */
     int height;
+
+    @Option(names = "--width", paramLabel = "PX", description = "Pixels, a multiple of 8 (default: the model's size).")
+    void width(int px) {
+        width = positive("--width", px);
+    }
+
+    @Option(names = "--height", paramLabel = "PX", description = "Pixels, a multiple of 8 (default: the model's size).")
+    void height(int px) {
+        height = positive("--height", px);
+    }
+
+    /** 0 is no size: it is refused like -64, not taken for "the default" (leave the option out for that). */
+    private int positive(String option, int px) {
+        if (px <= 0) {
+            throw new ParameterException(mixee.commandLine(), option + " must be a positive number of pixels, not " + px
+                    + " (leave it out for the model's size)");
+        }
+        return px;
+    }
 
     @Option(names = "--num-images", description = "Images per prompt (default: ${DEFAULT-VALUE}).")
     int numImages = 1;

@@ -13,6 +13,7 @@ public final class ProgressBar {
     private final PrintStream out;
     private final String label;
     private final long total;
+    private final long initial;
     private final long start;
     private long lastDraw;
 
@@ -22,9 +23,18 @@ public final class ProgressBar {
 
     /** {@code startNanos}: when the work began ({@link System#nanoTime}), if before this bar was made. */
     public ProgressBar(PrintStream out, String label, long total, long startNanos) {
+        this(out, label, total, 0, startNanos);
+    }
+
+    /**
+     * A bar that starts at {@code initial} of {@code total} (a resumed run: {@code 301/500}, as
+     * diffusers' tqdm with {@code initial=global_step}); the speed counts only this run's steps.
+     */
+    public ProgressBar(PrintStream out, String label, long total, long initial, long startNanos) {
         this.out = out;
         this.label = label;
         this.total = total;
+        this.initial = initial;
         this.start = startNanos;
     }
 
@@ -38,10 +48,10 @@ public final class ProgressBar {
         if (done < total && now - lastDraw < 100_000_000L) return;
         lastDraw = now;
         double seconds = (now - start) / 1e9;
-        double rate = done / Math.max(seconds, 1e-9);
+        double rate = (done - initial) / Math.max(seconds, 1e-9);
         int filled = (int) Math.min(WIDTH, WIDTH * done / Math.max(1, total));
         String bar = "#".repeat(filled) + " ".repeat(WIDTH - filled);
-        String left = done > 0 ? clock((total - done) / rate) : "?";
+        String left = done > initial ? clock((total - done) / rate) : "?";
         String speed = rate >= 1 ? String.format(Locale.ROOT, "%.2f it/s", rate)
                 : String.format(Locale.ROOT, "%.2f s/it", 1 / Math.max(rate, 1e-9));
         out.printf(Locale.ROOT, "\r%s [%s] %d/%d  %s  %s left  %s  ", label, bar, done, total, speed, left, extra);

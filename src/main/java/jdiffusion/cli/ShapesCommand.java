@@ -37,8 +37,13 @@ final class ShapesCommand implements Callable<Integer> {
     @Option(names = "--family", description = "Shape family: circle, square, triangle, diamond, cross, star (default: ${DEFAULT-VALUE}).")
     String family = "star";
 
-    @Option(names = "--n", description = "Images (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--num-images", description = "Images (default: ${DEFAULT-VALUE}).")
     int n = 5;
+
+    @Option(names = "--n", hidden = true, description = "Old spelling of --num-images.")
+    void oldN(int value) {
+        n = value;
+    }
 
     @Option(names = "--colour", description = "Colour of the shape (default: ${DEFAULT-VALUE}).")
     String colour = "yellow";
@@ -60,7 +65,7 @@ final class ShapesCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (n < 1 || n > 10_000) throw new JDiffusionException("--n must be between 1 and 10000, got " + n);
+        if (n < 1 || n > 10_000) throw new JDiffusionException("--num-images must be between 1 and 10000, got " + n);
         Shape shape = parse("--family", family, Shape.values(), Shape::words);
         Colour fg = parse("--colour", colour, Colour.values(), Colour::words);
         Colour bg = parse("--background", background, Colour.values(), Colour::words);

@@ -4,14 +4,18 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.stream.Collectors;
+import jdiffusion.io.HubCache;
+import jdiffusion.io.ModelFolder;
 import jdiffusion.models.clip.CLIPTokenizer;
 import jdiffusion.models.clip.EncodedPrompt;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -27,9 +31,9 @@ final class TokenizeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--model", required = true, paramLabel = "DIR",
-            description = "A pipeline folder (its tokenizer/ is used) or a tokenizer folder.")
-    Path model;
+    /** A pipeline folder (its tokenizer/ is used), a tokenizer folder, or a Hub id; the embedded model by default. */
+    @Mixin
+    ModelOption model;
 
     @Option(names = "--json",
             description = "Print one JSON object per prompt and line: prompt, ids (padded to 77), tokens, "
@@ -41,7 +45,7 @@ final class TokenizeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws JsonProcessingException {
-        CLIPTokenizer tokenizer = CLIPTokenizer.load(model);
+        CLIPTokenizer tokenizer = CLIPTokenizer.load(folder(model.resolve()));
         PrintWriter out = spec.commandLine().getOut();
         for (String prompt : prompts) {
             EncodedPrompt encoded = tokenizer.encodePrompt(prompt);
@@ -50,6 +54,12 @@ final class TokenizeCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
+    }
+
+    /** A folder as given, else a Hub repo id resolved in the local cache. */
+    private static Path folder(String model) {
+        Path p = Path.of(model);
+        return !Files.isDirectory(p) && HubCache.looksLikeRepoId(model) ? ModelFolder.resolve(model).root() : p;
     }
 
     private static ObjectNode toJson(EncodedPrompt e) {

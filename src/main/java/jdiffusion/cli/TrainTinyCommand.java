@@ -14,6 +14,7 @@ import jdiffusion.tools.shapes.TinyShapesRecipe;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code jdiffusion train-tiny}: trains the shipped tiny text-to-image model from scratch (see TinyShapesRecipe). */
@@ -45,14 +46,20 @@ final class TrainTinyCommand implements Callable<Integer> {
     @Option(names = "--export-only", description = "Write --out from the checkpoints in --work as they are, and stop.")
     boolean exportOnly;
 
-    @Option(names = "--prediction", description = "What the UNet learns to predict: EPSILON or V_PREDICTION (default: V_PREDICTION).")
+    @Option(names = "--prediction-type", paramLabel = "epsilon|v_prediction",
+            description = "What the UNet learns to predict (default: v_prediction).")
     PredictionType prediction = PredictionType.V_PREDICTION;
+
+    @Option(names = "--prediction", hidden = true, description = "Old spelling of --prediction-type.")
+    void oldPrediction(PredictionType value) {
+        if (value != null) prediction = value;
+    }
 
     @Option(names = "--snr-gamma", description = "Min-SNR loss weighting gamma, 0 = off (default: the recipe's, 5).")
     Double snrGamma;
 
-    @Option(names = "--bf16", description = "Autocast the forwards to bfloat16.")
-    boolean bf16;
+    @Mixin
+    TrainingDTypeOption dtype;
 
     @Option(names = "--workers", description = "Micro-batches computed at once, each on its own cores; the result is "
             + "the same for any number (default: the recipe's micro-batches, at most one per physical core).")
@@ -80,7 +87,7 @@ final class TrainTinyCommand implements Callable<Integer> {
         TrainingConfig unet = d.unet().withSeed(seed + 1);
         List<Integer> vaeCycles = vaeSteps != null ? vaeSteps : d.vaeCycles();
         if (steps != null) unet = unet.withSteps(steps);
-        if (bf16) {
+        if (dtype.bf16()) {
             vae = new TrainingConfig(vae.steps(), vae.learningRate(), vae.warmupSteps(), vae.lrSchedule(),
                     vae.gradientAccumulation(), vae.maxGradNorm(), vae.weightDecay(), vae.emaDecay(), true, vae.seed(),
                     vae.checkpointEvery());
@@ -100,12 +107,12 @@ final class TrainTinyCommand implements Callable<Integer> {
             public Trainer.Listener stage(String name, int totalSteps) {
                 return new Trainer.Listener() {
                     ProgressBar bar;
-                    long next;
 
                     @Override
                     public void onStep(int step, int total, double loss, double lr) {
-                        if (bar == null) bar = new ProgressBar(System.err, name, total - step);
-                        bar.update(next++ + 1, String.format(Locale.ROOT, "loss %.4f  lr %.1e", loss, lr));
+                        // a resumed stage's bar counts on from its checkpoint's step
+                        if (bar == null) bar = new ProgressBar(System.err, name, total, step, System.nanoTime());
+                        bar.update(step + 1, String.format(Locale.ROOT, "loss %.4f  lr %.1e", loss, lr));
                         if (step + 1 == total) bar.done();
                         else if ((step + 1) % 100 == 0) {
                             System.out.printf(Locale.ROOT, "%s step %d/%d loss %.5f%n", name, step + 1, total, loss);

@@ -98,6 +98,43 @@ public final class Images {
         return Tensors.fromFloats(out, 1, 1, h, w);
     }
 
+    /**
+     * The mask of diffusers' legacy (blend) inpainting at latent size, {@code [1, 1, h, w]}: 1 where
+     * the image is kept, 0 where it is repainted, in between for grey. As
+     * {@code StableDiffusionInpaintPipelineLegacy.preprocess_mask}: the mask's luminance ("L"),
+     * resized to the latent size with PIL's NEAREST filter, divided by 255 and NOT binarised, then
+     * {@code 1 - mask}.
+     *
+     * <p>PIL's NEAREST samples each output pixel's centre: source column
+     * {@code floor(s/2 + x*s)} with {@code s = inWidth / outWidth}, accumulated in double as
+     * Pillow's {@code ImagingScaleAffine} does. For a vae_scale_factor of 8 that is column
+     * {@code 8x + 4}, not torch's {@code upsample_nearest2d} column {@code 8x}.
+     */
+    public static Tensor legacyInpaintKeepMask(BufferedImage mask, int latentWidth, int latentHeight) {
+        int[] xs = pilNearestSources(mask.getWidth(), latentWidth);
+        int[] ys = pilNearestSources(mask.getHeight(), latentHeight);
+        float[] keep = new float[latentWidth * latentHeight];
+        for (int y = 0; y < latentHeight; y++) {
+            for (int x = 0; x < latentWidth; x++) {
+                float repaint = luminance(mask.getRGB(xs[x], ys[y])) / 255f;
+                keep[y * latentWidth + x] = 1f - repaint;
+            }
+        }
+        return Tensors.fromFloats(keep, 1, 1, latentHeight, latentWidth);
+    }
+
+    /** The source index of each of {@code out} pixels when PIL's NEAREST resizes {@code in} pixels to {@code out}. */
+    static int[] pilNearestSources(int in, int out) {
+        double scale = (double) in / out;
+        int[] sources = new int[out];
+        double position = scale * 0.5;
+        for (int i = 0; i < out; i++) {
+            sources[i] = Math.min(in - 1, (int) position);
+            position += scale;
+        }
+        return sources;
+    }
+
     /** PIL's "L" conversion: ITU-R 601-2 luma, rounded as PIL does. */
     static int luminance(int rgb) {
         int r = (rgb >> 16) & 0xff;

@@ -88,6 +88,19 @@ public final class ModelFolder {
         return index;
     }
 
+    /**
+     * The image side the model was trained at, as diffusers' pipelines default it:
+     * {@code unet.sample_size * vae_scale_factor}, with {@code vae_scale_factor = 2^(len(vae.block_out_channels) - 1)}
+     * (512 for SD 1.5, 768 for SD 2.1). Read from the two config files only.
+     */
+    public int defaultImageSize() {
+        JsonNode unet = readJson(component("unet").resolve("config.json"));
+        JsonNode vae = readJson(component("vae").resolve("config.json"));
+        int levels = vae.path("block_out_channels").size();
+        if (levels < 1) throw new JDiffusionException(root + "/vae/config.json has no block_out_channels");
+        return unet.path("sample_size").asInt(64) * (1 << (levels - 1));
+    }
+
     /** The pipeline class, e.g. StableDiffusionPipeline. */
     public String pipelineClass() {
         return index.path("_class_name").asText("");
@@ -125,8 +138,10 @@ public final class ModelFolder {
         }
         for (String stem : WEIGHT_STEMS) {
             Path single = componentDir.resolve(addVariant(stem + ".safetensors", variant));
+            requireNotBrokenLink(single);
             if (Files.isRegularFile(single)) return List.of(single);
             Path index = componentDir.resolve(addVariant(stem + ".safetensors.index.json", variant));
+            requireNotBrokenLink(index);
             if (Files.isRegularFile(index)) return shards(index);
         }
         List<String> present = listFiles(componentDir);
@@ -172,6 +187,7 @@ public final class ModelFolder {
             if (!shard.startsWith(index.getParent().normalize())) {
                 throw new JDiffusionException(index + " points outside its folder (" + f + ")");
             }
+            requireNotBrokenLink(shard);
             if (!Files.isRegularFile(shard)) {
                 throw new JDiffusionException(index + " names the shard " + f + ", which is missing; the download is incomplete");
             }
@@ -190,11 +206,28 @@ public final class ModelFolder {
 
     /** Reads a JSON file with a clear error for a missing or malformed one. */
     public static JsonNode readJson(Path path) {
+        requireNotBrokenLink(path);
         if (!Files.isRegularFile(path)) throw new JDiffusionException(path + " is missing");
         try {
             return JSON.readTree(path.toFile());
         } catch (IOException e) {
             throw new JDiffusionException(path + " is not valid JSON: " + e.getMessage().lines().findFirst().orElse(""), e);
         }
+    }
+
+    /**
+     * The Hugging Face cache keeps each file as a symbolic link into {@code blobs/}; an interrupted
+     * download or a pruned cache leaves the link without its blob. Say so, rather than "missing".
+     */
+    static void requireNotBrokenLink(Path path) {
+        if (!Files.isSymbolicLink(path) || Files.exists(path)) return;
+        String target;
+        try {
+            target = Files.readSymbolicLink(path).toString();
+        } catch (IOException | UnsupportedOperationException e) {
+            target = "?";
+        }
+        throw new JDiffusionException(path + " is a broken symbolic link (its target " + target + " is missing): the download"
+                + " is incomplete or the cache was cleaned; fetch the model again (hf download ORG/NAME)");
     }
 }

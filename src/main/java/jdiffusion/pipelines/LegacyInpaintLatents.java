@@ -1,11 +1,12 @@
 package jdiffusion.pipelines;
 
+import java.awt.image.BufferedImage;
+import jdiffusion.image.Images;
 import jdiffusion.schedulers.SchedulerRun;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
@@ -37,12 +38,13 @@ record LegacyInpaintLatents(ImageToImageLatents image, Tensor keep) implements L
         return known.mul(keep).add(generated.mul(keep.neg().add(new Scalar(1.0))));
     }
 
-    /** @param mask [1, 1, H, W], binary: 1 = repaint */
-    static LegacyInpaintLatents prepare(VAEImageCodec codec, Tensor image, Tensor mask, long[] shape,
+    /** @param mask the (blurred) mask image at the output size: white = repaint, grey in between */
+    static LegacyInpaintLatents prepare(VAEImageCodec codec, Tensor image, BufferedImage mask, long[] shape,
                                         SchedulerRun steps, TorchGenerator generator, VAETiling tiling, Device device) {
         Tensor initLatents = codec.encode(image, generator, tiling).repeat(shape[0], 1, 1, 1);
         ImageToImageLatents noised = ImageToImageLatents.prepare(initLatents, steps, generator, device);
-        Tensor keep = torch.upsample_nearest2d(mask, shape[2], shape[3]).to(device, ScalarType.Float).neg().add(new Scalar(1.0))
+        // diffusers' preprocess_mask at latent size, for any vae_scale_factor
+        Tensor keep = Images.legacyInpaintKeepMask(mask, (int) shape[3], (int) shape[2]).to(device, ScalarType.Float)
                 .expand(shape[0], shape[1], shape[2], shape[3]).contiguous();
         return new LegacyInpaintLatents(noised, keep);
     }

@@ -2,9 +2,11 @@ package jdiffusion.pipelines;
 
 import java.nio.file.Path;
 import java.util.List;
+import jdiffusion.JDiffusionException;
 import jdiffusion.io.DType;
 import jdiffusion.tensor.Tensors;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
@@ -43,7 +45,28 @@ public record PipelineOptions(ScalarType dtype, Device device, String variant, P
     /** From CLI spellings: dtype fp32/bf16/fp16, device cpu/cuda[:N]. */
     public static PipelineOptions of(String dtype, String device, String variant) {
         DType d = DType.parseFloat(dtype);
-        Device dev = device == null || device.equals("cpu") ? Tensors.CPU : new Device(device);
-        return new PipelineOptions(d.scalarType(), dev, variant);
+        return new PipelineOptions(d.scalarType(), device(device), variant);
+    }
+
+    /**
+     * {@code cpu}, {@code cuda} or {@code cuda:N}, checked before anything is loaded: on the CPU
+     * build libtorch would fail deep inside the first {@code to(device)} with a native stack trace.
+     */
+    public static Device device(String name) {
+        if (name == null || name.equals("cpu")) return Tensors.CPU;
+        if (!name.matches("cuda(:\\d{1,3})?")) {
+            throw new JDiffusionException("--device must be cpu, cuda or cuda:N, not " + name);
+        }
+        if (!torch.cuda_is_available()) {
+            throw new JDiffusionException("--device " + name + ": this build of jdiffusion has no CUDA (libtorch for the CPU), or"
+                    + " no CUDA GPU is visible; build the CUDA one with `./mvnw -Pcuda package` on a machine with an NVIDIA driver");
+        }
+        int index = name.contains(":") ? Integer.parseInt(name.substring(5)) : 0;
+        int count = torch.cuda_device_count();
+        if (index >= count) {
+            throw new JDiffusionException("--device " + name + ": there " + (count == 1 ? "is 1 CUDA GPU (cuda:0)"
+                    : "are " + count + " CUDA GPUs (cuda:0 to cuda:" + (count - 1) + ")"));
+        }
+        return new Device(name);
     }
 }

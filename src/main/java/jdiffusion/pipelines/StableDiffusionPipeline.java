@@ -133,6 +133,11 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         int width = request.width() != 0 ? request.width() : defaultWidth(request);
         int height = request.height() != 0 ? request.height() : defaultHeight(request);
         int f = vaeScaleFactor();
+        if (width < f || height < f) { // e.g. a 1x1 init image, whose size rounds down to 0x0
+            throw new JDiffusionException("the image would be " + width + "x" + height + " pixels: too small for this model,"
+                    + " which needs at least " + f + "x" + f + (request.isImageToImage() ? " (the init image is "
+                    + request.initImage().getWidth() + "x" + request.initImage().getHeight() + "; give --width and --height)" : ""));
+        }
         if (width % f != 0 || height % f != 0) {
             throw new JDiffusionException("width and height must be multiples of " + f + " for this model, not "
                     + width + "x" + height);
@@ -207,11 +212,13 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             Tensor initLatents = codec.encode(image, generator, r.vaeTiling()).repeat(shape[0], 1, 1, 1);
             return ImageToImageLatents.prepare(initLatents, steps, generator, device);
         }
-        // diffusers binarises the mask: >= 0.5 repaints
+        if (unet().config().inChannels() != 9) {
+            // the legacy pipeline does not binarise its mask (see Images.legacyInpaintKeepMask)
+            return LegacyInpaintLatents.prepare(codec, image, maskImage, shape, steps, generator, r.vaeTiling(), device);
+        }
+        // the 9-channel pipeline binarises the mask: >= 0.5 repaints
         Tensor mask = Images.maskToTensor(maskImage).ge(new Scalar(0.5)).to(ScalarType.Float);
-        return unet().config().inChannels() == 9
-                ? InpaintLatents.prepare(codec, image, mask, shape, r.strength(), steps, generator, r.vaeTiling(), device)
-                : LegacyInpaintLatents.prepare(codec, image, mask, shape, steps, generator, r.vaeTiling(), device);
+        return InpaintLatents.prepare(codec, image, mask, shape, r.strength(), steps, generator, r.vaeTiling(), device);
     }
 
     private int defaultWidth(GenerationRequest r) {

@@ -44,12 +44,21 @@ public final class TensorFiles {
     }
 
     /**
-     * Safetensors begins with an 8-byte header length and a JSON object ('{' at byte 8); a
-     * torch.save file begins with a zip header ("PK\3\4") or, in the legacy format, with a pickle
-     * (PROTO, 0x80). Safetensors is tested first: its length's low byte can be 0x80.
+     * The one place that tells the formats apart, by the first bytes. Safetensors begins with an
+     * 8-byte little-endian header length and a JSON object ('{' at byte 8); its first byte is the
+     * length's low byte, which can be anything (0x80 too: one file in 256), so it is tested first.
+     * A torch.save file begins with a zip header ("PK\3\4") or, in the legacy format, with a
+     * pickle: PROTO (0x80) and a protocol number 2 to 5.
+     *
+     * @throws JDiffusionException for a missing file, a folder, a broken link, or bytes of neither format
      */
     public static Format format(Path file) {
-        if (!Files.isRegularFile(file)) throw new JDiffusionException(file + " does not exist or is not a file");
+        if (Files.isSymbolicLink(file) && !Files.exists(file)) {
+            throw new JDiffusionException(file + " is a broken symbolic link (its target " + linkTarget(file)
+                    + " is missing); the download is incomplete or the file was deleted");
+        }
+        if (Files.isDirectory(file)) throw new JDiffusionException(file + " is a folder, not a weights file");
+        if (!Files.isRegularFile(file)) throw new JDiffusionException(file + ": file not found (it does not exist)");
         byte[] head = new byte[9];
         int n;
         try (InputStream in = Files.newInputStream(file)) {
@@ -59,10 +68,20 @@ public final class TensorFiles {
         }
         if (n == 9 && head[8] == '{') return Format.SAFETENSORS;
         boolean zip = n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4;
-        if (zip || n >= 1 && (head[0] & 0xff) == 0x80) return Format.PICKLE;
+        boolean legacyPickle = n >= 2 && (head[0] & 0xff) == 0x80 && head[1] >= 2 && head[1] <= 5;
+        if (zip || legacyPickle) return Format.PICKLE;
         // Let the safetensors reader say what is wrong with a file that claims to be one.
         if (file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors")) return Format.SAFETENSORS;
-        throw new JDiffusionException(file + " is neither a safetensors file nor a PyTorch pickle (.pt/.bin/.ckpt saved by"
-                + " torch.save)" + (n < 9 ? "; it holds only " + n + (n == 1 ? " byte" : " bytes") : ""));
+        throw new JDiffusionException(file + " is neither a safetensors file nor a PyTorch pickle (.ckpt/.pt/.bin saved by"
+                + " torch.save)" + (n < 9 ? "; it holds only " + n + (n == 1 ? " byte" : " bytes")
+                : "; it is damaged, or something else under a weights file's name"));
+    }
+
+    private static String linkTarget(Path link) {
+        try {
+            return Files.readSymbolicLink(link).toString();
+        } catch (IOException | UnsupportedOperationException e) {
+            return "?";
+        }
     }
 }

@@ -182,11 +182,32 @@ class SingleFileCheckpointTest {
     }
 
     @Test
+    void aFileWhoseHeaderLengthStartsWith0x80LoadsAsSafetensors() throws IOException {
+        // convert --to single-file wrote such a file and it was read as a legacy pickle ("protocol 214")
+        Path bare = bareSingleFile("sd1-tiny-pipeline");
+        Path file = null;
+        for (int pad = 0; pad < 300 && file == null; pad++) {
+            Path candidate = dir.resolve("pad" + pad + ".safetensors");
+            try (SafetensorsFile f = SafetensorsFile.open(bare); PointerScope scope = new PointerScope()) {
+                Map<String, Tensor> tensors = new LinkedHashMap<>();
+                for (String name : f.names()) tensors.put(name, f.view(name));
+                SafetensorsWriter.write(candidate, tensors, Map.of("format", "pt", "pad", "x".repeat(pad)));
+            }
+            if ((Files.readAllBytes(candidate)[0] & 0xff) == 0x80) file = candidate;
+            else Files.delete(candidate);
+        }
+        assertTrue(file != null, "no padding gave a header length with low byte 0x80");
+        try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(file)) {
+            assertEquals(SingleFileCheckpoint.Version.SD1, ckpt.version());
+        }
+    }
+
+    @Test
     void corruptFilesGiveOneLineErrors() throws IOException {
         Path junk = dir.resolve("junk.ckpt");
         Files.write(junk, new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
         var e = assertThrows(JDiffusionException.class, () -> SingleFileCheckpoint.open(junk));
-        assertTrue(e.getMessage().contains("not a valid safetensors file"), e.getMessage());
+        assertTrue(e.getMessage().contains("neither a safetensors file nor a PyTorch pickle"), e.getMessage());
         Path zip = dir.resolve("broken.ckpt");
         Files.write(zip, new byte[] {'P', 'K', 3, 4, 0, 0, 0, 0});
         e = assertThrows(JDiffusionException.class, () -> SingleFileCheckpoint.open(zip));

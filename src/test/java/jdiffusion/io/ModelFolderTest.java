@@ -109,6 +109,21 @@ class ModelFolderTest {
         assertTrue(!HubCache.looksLikeRepoId("/abs/path") && !HubCache.looksLikeRepoId("a/b/c"));
     }
 
+    @Test
+    void aBrokenLinkInTheHubCacheIsCalledThat() throws IOException {
+        // the cache's layout: snapshots/<rev>/unet/x.safetensors -> ../../../blobs/<sha256>; the blob is gone
+        Path repo = dir.resolve("hub/models--org--name");
+        Path unet = Files.createDirectories(repo.resolve("snapshots/0123abcd/unet"));
+        Files.createDirectories(repo.resolve("blobs"));
+        Files.createSymbolicLink(unet.resolve("diffusion_pytorch_model.safetensors"), Path.of("../../../blobs/9f86d081"));
+        var e = assertThrows(JDiffusionException.class, () -> ModelFolder.weightFiles(unet, null));
+        assertTrue(e.getMessage().contains("broken symbolic link") && e.getMessage().contains("blobs/9f86d081")
+                && !e.getMessage().contains("variant"), e.getMessage());
+        Files.createSymbolicLink(unet.resolve("config.json"), Path.of("../../../blobs/0000"));
+        e = assertThrows(JDiffusionException.class, () -> ModelFolder.readJson(unet.resolve("config.json")));
+        assertTrue(e.getMessage().contains("broken symbolic link"), e.getMessage());
+    }
+
     private static void write(Path p, String name) {
         SafetensorsWriter.write(p, Map.of(name, Tensors.fromFloats(new float[] {1, 2}, 2)));
     }

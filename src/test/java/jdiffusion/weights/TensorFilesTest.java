@@ -94,4 +94,18 @@ class TensorFilesTest {
         var missing = assertThrows(JDiffusionException.class, () -> TensorFiles.open(dir.resolve("nope.pt")));
         assertTrue(missing.getMessage().contains("does not exist"), missing.getMessage());
     }
+
+    @Test
+    void randomBytesAndBrokenLinksAreCalledWhatTheyAre() throws IOException {
+        byte[] random = new byte[4096];
+        new java.util.Random(7).nextBytes(random);
+        random[0] = (byte) 0x80; // even with a pickle's first byte: no protocol 2..5 follows
+        random[1] = (byte) 0xd6;
+        Path junk = Files.write(dir.resolve("model.ckpt"), random);
+        var e = assertThrows(JDiffusionException.class, () -> TensorFiles.format(junk));
+        assertTrue(e.getMessage().contains("neither a safetensors file nor a PyTorch pickle"), e.getMessage());
+        Path link = Files.createSymbolicLink(dir.resolve("broken.safetensors"), dir.resolve("blobs/missing"));
+        e = assertThrows(JDiffusionException.class, () -> TensorFiles.format(link));
+        assertTrue(e.getMessage().contains("broken symbolic link") && e.getMessage().contains("blobs/missing"), e.getMessage());
+    }
 }

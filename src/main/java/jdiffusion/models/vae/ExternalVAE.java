@@ -13,6 +13,7 @@ import jdiffusion.models.ModelLoading;
 import jdiffusion.weights.KeyMap;
 import jdiffusion.weights.LdmKeyMap;
 import jdiffusion.weights.StateDict;
+import jdiffusion.weights.TensorFiles;
 import jdiffusion.weights.TensorTransform;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -81,13 +82,9 @@ public final class ExternalVAE {
     }
 
     private static StateDict open(Path path) {
-        String name = path.getFileName().toString().toLowerCase(java.util.Locale.ROOT);
-        if (name.endsWith(".safetensors")) return StateDict.open(path);
-        if (name.endsWith(".ckpt") || name.endsWith(".pt") || name.endsWith(".pth") || name.endsWith(".bin")) {
-            TorchCheckpoint ckpt = TorchCheckpoint.open(path);
-            return StateDict.of(ckpt.tensors(), ckpt, path.toString());
-        }
-        throw new JDiffusionException("--vae " + path + ": expected a diffusers VAE folder, a .safetensors or a .ckpt/.pt file");
+        if (TensorFiles.format(path) == TensorFiles.Format.SAFETENSORS) return StateDict.open(path);
+        TorchCheckpoint ckpt = TorchCheckpoint.open(path);
+        return StateDict.of(ckpt.tensors(), ckpt, path.toString());
     }
 
     /** The file's tensors under diffusers names, whichever of the three layouts it uses. */

@@ -161,7 +161,7 @@ public final class RandomPipelineFolder {
     private static Path staging(Path target) {
         try {
             Files.createDirectories(target.getParent());
-            return Files.createTempDirectory(target.getParent(), "." + target.getFileName() + ".");
+            return jdiffusion.io.AtomicFiles.createBeside(target, true); // umask permissions, not 0700
         } catch (IOException e) {
             throw new JDiffusionException("cannot create a folder next to " + target + ": " + e.getMessage(), e);
         }

@@ -228,10 +228,7 @@ public final class TrainingBenchmark {
 
     /** The model's own resolution: the UNet's sample_size times the VAE's factor (512 for SD 1.5, 64 for tiny-shapes). */
     public static int defaultResolution(String model) {
-        ModelFolder folder = ModelFolder.resolve(model);
-        JsonNode unet = ModelFolder.readJson(folder.component("unet").resolve("config.json"));
-        int sampleSize = unet.path("sample_size").asInt(64);
-        return sampleSize * vaeScaleFactor(folder);
+        return ModelFolder.resolve(model).defaultImageSize();
     }
 
     /** 2^(len(vae block_out_channels) - 1), as diffusers' pipelines compute vae_scale_factor. */

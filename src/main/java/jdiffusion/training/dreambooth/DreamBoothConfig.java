@@ -100,7 +100,7 @@ public record DreamBoothConfig(
                 case "no", "fp32" -> NO;
                 case "bf16" -> BF16;
                 case "fp16" -> FP16;
-                default -> throw new JDiffusionException("--mixed-precision must be no, bf16 or fp16, not " + name);
+                default -> throw new JDiffusionException("--dtype must be fp32 or bf16 (fp16 on CUDA), not " + name);
             };
         }
     }
@@ -138,10 +138,10 @@ public record DreamBoothConfig(
                 + maxGradNorm);
         require(Double.isFinite(adamWeightDecay) && adamWeightDecay >= 0 && adamWeightDecay < 1,
                 "--adam-weight-decay must be in [0, 1), got " + adamWeightDecay);
-        require(mixedPrecision != null, "--mixed-precision is required");
+        require(mixedPrecision != null, "--dtype is required");
         // jdiffusion trains on the CPU, where float16 autocast is slow and would need a loss scaler
         require(mixedPrecision != MixedPrecision.FP16,
-                "--mixed-precision fp16 needs a CUDA GPU (and a gradient scaler); on the CPU use --mixed-precision bf16");
+                "--dtype fp16 needs a CUDA GPU (and a gradient scaler); on the CPU use --dtype bf16");
         require(checkpointingSteps >= 1, "--checkpointing-steps must be at least 1, got " + checkpointingSteps);
         require(checkpointsTotalLimit >= 0, "--checkpoints-total-limit must be >= 0 (0 = keep all), got "
                 + checkpointsTotalLimit);

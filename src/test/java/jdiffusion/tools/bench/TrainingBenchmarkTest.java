@@ -114,9 +114,9 @@ class TrainingBenchmarkTest {
 
     @Test
     void badOptionsSayWhatIsWrong() {
-        CliRunner r = CliRunner.run("bench-train", "--mixed-precision", "fp16");
+        CliRunner r = CliRunner.run("bench-train", "--dtype", "fp16");
         assertEquals(2, r.exitCode());
-        assertTrue(r.err().startsWith("error: --mixed-precision fp16: use bf16 or no"), r.err());
+        assertTrue(r.err().startsWith("error: --dtype fp16 is for CUDA"), r.err());
         r = CliRunner.run("bench-train", "--steps", "2");
         assertEquals(2, r.exitCode());
         assertTrue(r.err().contains("--steps 2: at least 3"), r.err());
