@@ -28,7 +28,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * Tensor eps = net.forward(x, t, Tensors.fromLongs(new long[] {3, 7}, 2)); // x [2, 1, 28, 28]
  * }</pre>
  */
-public final class ClassConditionedUnet extends JavaModule {
+public final class ClassConditionedUnet extends JavaModule implements PixelDenoiser {
     public static final String CLASS_EMB_FILE = "class_emb.safetensors";
 
     private final EmbeddingImpl classEmb; // [numClasses, embSize]
@@ -85,6 +85,17 @@ public final class ClassConditionedUnet extends JavaModule {
         return model;
     }
 
+    @Override
+    public List<Integer> sampleSize() {
+        return model.config().sampleSize();
+    }
+
+    @Override
+    public org.bytedeco.pytorch.Module module() {
+        return this;
+    }
+
+    @Override
     public int numClasses() {
         return numClasses;
     }
@@ -94,6 +105,7 @@ public final class ClassConditionedUnet extends JavaModule {
     }
 
     /** Image channels: the UNet's input less the class embedding. */
+    @Override
     public int imageChannels() {
         return model.config().inChannels() - embSize;
     }
@@ -102,6 +114,7 @@ public final class ClassConditionedUnet extends JavaModule {
      * x [B, C, H, W], t 0-dim or [B], classLabels [B] int64 -> the noise prediction [B, C_out, H, W].
      * {@link #netInput} is the UNet's input.
      */
+    @Override
     public Tensor forward(Tensor x, Tensor t, Tensor classLabels) {
         return model.forward(netInput(x, classLabels), t, null);
     }

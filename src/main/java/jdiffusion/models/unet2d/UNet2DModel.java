@@ -44,7 +44,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * }
  * }</pre>
  */
-public final class UNet2DModel extends JavaModule {
+public final class UNet2DModel extends JavaModule implements PixelDenoiser {
     /** A down block of either type, with one call shape. */
     private interface Down {
         DownBlock.Output forward(Tensor hidden, Tensor temb);
@@ -163,6 +163,27 @@ public final class UNet2DModel extends JavaModule {
         return config;
     }
 
+    @Override
+    public int imageChannels() {
+        return config.inChannels();
+    }
+
+    @Override
+    public List<Integer> sampleSize() {
+        return config.sampleSize();
+    }
+
+    /** num_class_embeds, or 0 (also for class_embed_type "timestep"/"identity", whose labels are not indices). */
+    @Override
+    public int numClasses() {
+        return config.numClassEmbeds() == null || config.classEmbedType() != null ? 0 : config.numClassEmbeds();
+    }
+
+    @Override
+    public org.bytedeco.pytorch.Module module() {
+        return this;
+    }
+
     /**
      * {@code unet(sample, timestep, class_labels).sample}: the noise prediction.
      *
@@ -172,6 +193,7 @@ public final class UNet2DModel extends JavaModule {
      *                    or null for an unconditional model
      * @return [B, out_channels, H, W] in the model's dtype
      */
+    @Override
     public Tensor forward(Tensor sample, Tensor timestep, Tensor classLabels) {
         checkInputs(sample, timestep, classLabels);
         Tensor weight = convIn.weight();
