@@ -117,4 +117,44 @@ class PixelPipelinesTest {
             assertEquals("--class-label was given, but this model is not class-conditioned", e.getMessage());
         }
     }
+
+    /** The course's colour-guided loop, without and with the gradient through the UNet. */
+    @ParameterizedTest
+    @ValueSource(strings = {"guidance_color_ddim", "guidance_color_ddim_unetgrad"})
+    void colourGuidanceMatchesTheCourse(String caseName) {
+        try (Golden g = Golden.open(caseName)) {
+            var sched = (DDIMScheduler) Schedulers.create("DDIMScheduler",
+                    SchedulerConfigFile.parse(g.json.get("scheduler_config").toString()), Map.of());
+            float[] colour = new float[3];
+            for (int i = 0; i < 3; i++) colour[i] = (float) g.json.get("target_color").get(i).asDouble();
+            var guidance = new PixelGuidance(new ColorLoss(colour), g.json.get("guidance_loss_scale").asDouble(),
+                    g.json.get("grad_through_unet").asBoolean());
+            Tensor initial = g.tensor("initial_x");
+            var request = new PixelRequest((int) initial.size(0), g.json.get("num_inference_steps").asInt(),
+                    g.json.get("x_seed").asLong(), null, guidance);
+            Trace trace = new Trace();
+            PixelResult out;
+            try (var pipe = new DDIMPipeline(PixelDenoiser.load(Golden.root().resolve(g.json.get("model").asText()),
+                    ScalarType.Float, Tensors.CPU), sched)) {
+                out = pipe.call(request, trace);
+            }
+            try (var scope = new PointerScope()) {
+                Golden.assertClose(caseName + " initial_x", out.initialNoise(), initial, 0, 1e-5);
+                Golden.assertClose(caseName + " losses", Tensors.fromFloats(out.guidanceLoss(), out.guidanceLoss().length),
+                        g.tensor("trace_loss"), rtol(g), atol(g));
+                Tensor next = g.tensor("trace_x_next");
+                for (int i = 0; i < trace.samples.size(); i++) {
+                    Golden.assertClose(caseName + " x_next " + i, trace.samples.get(i), next.get(i), rtol(g), atol(g));
+                }
+                Golden.assertClose(caseName + " final_image", out.images(), g.tensor("final_image"), rtol(g), atol(g));
+            }
+        }
+    }
+
+    @Test
+    void aGuideColourThatIsNotAColourIsAOneLineError() {
+        assertEquals("--guide-color must be comma-separated numbers in [0, 1] such as 0.1,0.9,0.5, got \"red\"",
+                assertThrows(JDiffusionException.class, () -> ColorLoss.parse("red")).getMessage());
+        assertThrows(JDiffusionException.class, () -> ColorLoss.parse("0.1,2,0.5"));
+    }
 }
