@@ -25,6 +25,7 @@ import picocli.CommandLine.Command;
                 BenchTrainCommand.class,
                 SampleCommand.class,
                 FinetuneDdpmCommand.class,
+                TrainClassConditionedCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec
