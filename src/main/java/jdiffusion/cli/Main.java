@@ -25,7 +25,7 @@ import picocli.CommandLine.Command;
                 BenchTrainCommand.class,
                 SampleCommand.class,
                 FinetuneDdpmCommand.class,
-                TrainClassConditionedCommand.class,
+                TrainClassConditionedCommand.class, EvalClassConditionedCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec

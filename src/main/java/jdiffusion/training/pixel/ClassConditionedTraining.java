@@ -61,10 +61,12 @@ public final class ClassConditionedTraining {
      * @param subset          train on the first this many images (0 = all 60,000)
      * @param emaDecay        0 = off; else the output holds the EMA weights (diffusers' EMAModel with warm-up)
      * @param checkpointEvery steps between checkpoints (which also rewrite the model folder); 0 = at the end
+     * @param bf16            forwards under bf16 autocast (float32 weights and optimiser): about twice as fast on CPUs
+     *                        with AMX or AVX512-BF16
      */
     public record Config(Path data, int epochs, int subset, int batchSize, double learningRate, Path out, long seed,
                          double emaDecay, int checkpointEvery, boolean resume, List<Integer> blockOutChannels,
-                         int layersPerBlock, int classEmbSize) {
+                         int layersPerBlock, int classEmbSize, boolean bf16) {
         public Config {
             if (epochs < 1 || epochs > 10_000) throw new JDiffusionException("--epochs must be 1 to 10000, got " + epochs);
             if (subset < 0) throw new JDiffusionException("--subset must be >= 0 (0 = all), got " + subset);
@@ -77,7 +79,7 @@ public final class ClassConditionedTraining {
 
         /** The notebook's model and optimiser settings. */
         public static Config notebook(Path data, int epochs, Path out) {
-            return new Config(data, epochs, 0, 128, 1e-3, out, 0, 0, 200, false, List.of(32, 64, 64), 2, 4);
+            return new Config(data, epochs, 0, 128, 1e-3, out, 0, 0, 200, false, List.of(32, 64, 64), 2, 4, false);
         }
     }
 
@@ -136,7 +138,7 @@ public final class ClassConditionedTraining {
             net.train(true);
             var objective = new PixelDiffusionObjective(net, noiseScheduler);
             TrainingConfig training = new TrainingConfig(steps, config.learningRate(), 0, TrainingConfig.LrSchedule.CONSTANT,
-                    1, 0, 0.01, config.emaDecay(), false, config.seed(), config.checkpointEvery());
+                    1, 0, 0.01, config.emaDecay(), config.bf16(), config.seed(), config.checkpointEvery());
             Map<String, Tensor> parameters = Trainer.parameters(net, "");
             double last;
             try (Trainer trainer = new Trainer(training, parameters, config.out().resolve(STATE_FILE))) {

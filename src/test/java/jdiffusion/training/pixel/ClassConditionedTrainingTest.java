@@ -17,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ClassConditionedTrainingTest {
     private static ClassConditionedTraining.Config small(Path data, Path out, int epochs, boolean resume) {
         // the notebook's layout at a quarter of its widths, so the test runs in seconds
-        return new ClassConditionedTraining.Config(data, epochs, 24, 8, 1e-3, out, 3, 0.9, 2, resume, List.of(8, 16, 16), 1, 4);
+        return new ClassConditionedTraining.Config(data, epochs, 24, 8, 1e-3, out, 3, 0.9, 2, resume, List.of(8, 16, 16), 1, 4, false);
     }
 
     @Test
