@@ -29,6 +29,9 @@ import picocli.CommandLine.Command;
                 BenchCommand.class,
                 BenchTrainCommand.class,
                 DoctorCommand.class,
+                SampleCommand.class,
+                FinetuneDdpmCommand.class,
+                TrainClassConditionedCommand.class, EvalClassConditionedCommand.class,
         })
 public final class Main implements Callable<Integer> {
     @CommandLine.Spec

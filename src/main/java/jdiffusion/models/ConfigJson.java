@@ -88,6 +88,11 @@ public final class ConfigJson {
         return new ConfigJson(file, n);
     }
 
+    /** Whether the file spells {@code key} out as null (Python None), which some defaults tell apart from absent. */
+    public boolean hasNull(String key) {
+        return root.has(key) && root.get(key).isNull();
+    }
+
     public int getInt(String key, int defaultValue) {
         JsonNode n = get(key);
         if (n == null) return defaultValue;

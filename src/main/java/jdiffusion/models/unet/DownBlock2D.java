@@ -20,15 +20,22 @@ public final class DownBlock2D extends JavaModule implements DownBlock {
 
     /** Down block {@code index} of {@code config}, fed {@code inChannels}. */
     public DownBlock2D(UNet2DConditionConfig config, int index, int inChannels) {
-        int out = config.blockOutChannels().get(index);
+        this(inChannels, config.blockOutChannels().get(index), config.layersPerBlock().get(index), config.timeEmbedDim(),
+                config.normNumGroups(), config.normEps(), index < config.numBlocks() - 1, config.downsamplePadding());
+    }
+
+    /**
+     * {@code DownBlock2D(num_layers, in_channels, out_channels, temb_channels, resnet_groups, resnet_eps,
+     * add_downsample, downsample_padding)}, as {@code get_down_block} builds it for any UNet.
+     */
+    public DownBlock2D(int inChannels, int out, int numLayers, int tembChannels, int groups, double eps,
+                       boolean addDownsample, int downsamplePadding) {
         ModuleList list = register_module("resnets", new ModuleList());
-        for (int i = 0; i < config.layersPerBlock().get(index); i++) {
-            resnets.add(list.add(new ResnetBlock2D(i == 0 ? inChannels : out, out, config.timeEmbedDim(),
-                    config.normNumGroups(), config.normEps(), 1.0)));
+        for (int i = 0; i < numLayers; i++) {
+            resnets.add(list.add(new ResnetBlock2D(i == 0 ? inChannels : out, out, tembChannels, groups, eps, 1.0)));
         }
-        boolean last = index == config.numBlocks() - 1;
-        downsampler = last ? null
-                : register_module("downsamplers", new ModuleList()).add(new Downsample2D(out, out, config.downsamplePadding()));
+        downsampler = addDownsample
+                ? register_module("downsamplers", new ModuleList()).add(new Downsample2D(out, out, downsamplePadding)) : null;
     }
 
     @Override

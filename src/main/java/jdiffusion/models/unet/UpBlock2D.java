@@ -22,11 +22,14 @@ public final class UpBlock2D extends JavaModule implements UpBlock {
 
     /** Up block {@code index} (0 = deepest) of {@code config}. */
     public UpBlock2D(UNet2DConditionConfig config, int index) {
-        UpChannels ch = UpChannels.of(config, index);
+        this(UpChannels.of(config, index), config.timeEmbedDim(), config.normNumGroups(), config.normEps());
+    }
+
+    /** An up block with the channels {@code ch}, as {@code get_up_block} builds it for any UNet. */
+    public UpBlock2D(UpChannels ch, int tembChannels, int groups, double eps) {
         ModuleList list = register_module("resnets", new ModuleList());
         for (int j = 0; j < ch.numLayers(); j++) {
-            resnets.add(list.add(new ResnetBlock2D(ch.resnetIn(j), ch.out(), config.timeEmbedDim(),
-                    config.normNumGroups(), config.normEps(), 1.0)));
+            resnets.add(list.add(new ResnetBlock2D(ch.resnetIn(j), ch.out(), tembChannels, groups, eps, 1.0)));
         }
         upsampler = ch.addUpsample()
                 ? register_module("upsamplers", new ModuleList()).add(new Upsample2D(ch.out(), ch.out())) : null;

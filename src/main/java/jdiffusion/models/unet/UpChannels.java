@@ -1,5 +1,7 @@
 package jdiffusion.models.unet;
 
+import java.util.List;
+
 /**
  * The channel bookkeeping of diffusers' up-block loop in {@code UNet2DConditionModel.__init__}:
  * up block i mirrors down block n-1-i, takes the previous up block's output, and its resnets
@@ -12,19 +14,23 @@ package jdiffusion.models.unet;
  * @param numLayers   layers_per_block + 1
  * @param addUpsample every up block but the last
  */
-record UpChannels(int downIndex, int out, int prev, int skipLast, int numLayers, boolean addUpsample) {
+public record UpChannels(int downIndex, int out, int prev, int skipLast, int numLayers, boolean addUpsample) {
     static UpChannels of(UNet2DConditionConfig config, int index) {
-        int n = config.numBlocks();
-        var channels = config.blockOutChannels();
+        return of(config.blockOutChannels(), config.layersPerBlock(), index);
+    }
+
+    /** Up block {@code index} (0 = deepest) of a UNet with these per-down-block channels and layer counts. */
+    public static UpChannels of(List<Integer> channels, List<Integer> layersPerBlock, int index) {
+        int n = channels.size();
         int down = n - 1 - index;
         int prev = channels.get(index == 0 ? n - 1 : n - index);
         int skipLast = channels.get(Math.max(n - 2 - index, 0)); // diffusers' input_channel
-        return new UpChannels(down, channels.get(down), prev, skipLast, config.layersPerBlock().get(down) + 1,
+        return new UpChannels(down, channels.get(down), prev, skipLast, layersPerBlock.get(down) + 1,
                 index < n - 1);
     }
 
     /** Input width of resnet j: hidden (prev for the first, out after) plus its skip connection. */
-    int resnetIn(int j) {
+    public int resnetIn(int j) {
         int hidden = j == 0 ? prev : out;
         int skip = j == numLayers - 1 ? skipLast : out;
         return hidden + skip;

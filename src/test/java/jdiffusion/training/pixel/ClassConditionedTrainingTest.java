@@ -1,0 +1,64 @@
+package jdiffusion.training.pixel;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import jdiffusion.cli.CliRunner;
+import jdiffusion.io.SafetensorsFile;
+import jdiffusion.tensor.Tensors;
+import org.bytedeco.javacpp.PointerScope;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** train-class-conditioned on small IDX files written here: output folder, exact resume, errors. */
+class ClassConditionedTrainingTest {
+    private static ClassConditionedTraining.Config small(Path data, Path out, int epochs, boolean resume) {
+        // the notebook's layout at a quarter of its widths, so the test runs in seconds
+        return new ClassConditionedTraining.Config(data, epochs, 24, 8, 1e-3, out, 3, 0.9, 2, resume, List.of(8, 16, 16), 1, 4, false);
+    }
+
+    @Test
+    void resumingContinuesExactlyAndTheOutputSamples(@TempDir Path dir) throws Exception {
+        Path data = IdxFiles.fashionLike(dir.resolve("data"), "train", 30);
+        Path straight = dir.resolve("straight");
+        ClassConditionedTraining.run(small(data, straight, 2, false), ClassConditionedTraining.Listener.NONE);
+        Path resumed = dir.resolve("resumed");
+        ClassConditionedTraining.run(small(data, resumed, 1, false), ClassConditionedTraining.Listener.NONE);
+        ClassConditionedTraining.run(small(data, resumed, 2, true), ClassConditionedTraining.Listener.NONE);
+        for (String file : new String[] {"unet/diffusion_pytorch_model.safetensors", "unet/class_emb.safetensors"}) {
+            try (var a = SafetensorsFile.open(straight.resolve(file)); var b = SafetensorsFile.open(resumed.resolve(file));
+                 var scope = new PointerScope()) {
+                for (String name : a.names()) {
+                    assertEquals(0.0, Tensors.maxAbsDiff(a.load(name), b.load(name)), file + " " + name + " differs after resuming");
+                }
+            }
+        }
+        CliRunner r = CliRunner.run("sample", "--model", straight.toString(), "--class-label", "9", "--sampler", "DDIM",
+                "--steps", "3", "--num-images", "2", "--seed", "0", "--out", dir.resolve("s.png").toString());
+        assertEquals(0, r.exitCode(), r.err());
+        CliRunner bad = CliRunner.run("sample", "--model", straight.toString(), "--class-label", "10", "--out", dir.resolve("t.png").toString());
+        assertEquals("error: class label 10 is out of range: the model knows 10 classes, 0 to 9", bad.err().strip());
+    }
+
+    @Test
+    void theCommandTrainsAndRefusesBadInput(@TempDir Path dir) throws Exception {
+        Path data = IdxFiles.fashionLike(dir.resolve("data"), "train", 16);
+        Path out = dir.resolve("out");
+        CliRunner ok = CliRunner.run("train-class-conditioned", "--data", data.toString(), "--epochs", "1", "--batch-size", "8",
+                "--out", out.toString());
+        assertEquals(0, ok.exitCode(), ok.err());
+        assertTrue(Files.isRegularFile(out.resolve("unet/class_emb.safetensors")));
+        assertTrue(Files.isRegularFile(out.resolve("model_index.json")));
+        for (String[] args : new String[][] {
+                {"train-class-conditioned", "--data", dir.resolve("none").toString(), "--epochs", "1", "--out", dir.resolve("o").toString()},
+                {"train-class-conditioned", "--data", data.toString(), "--epochs", "0", "--out", dir.resolve("o").toString()},
+                {"train-class-conditioned", "--data", dir.toString(), "--epochs", "1", "--out", dir.resolve("o").toString()}}) {
+            CliRunner r = CliRunner.run(args);
+            assertEquals(2, r.exitCode(), r.err());
+            assertTrue(r.err().startsWith("error: ") && r.err().strip().lines().count() == 1, r.err());
+        }
+    }
+}
