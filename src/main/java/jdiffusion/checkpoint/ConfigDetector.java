@@ -9,9 +9,9 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import jdiffusion.JDiffusionException;
-import jdiffusion.checkpoint.SingleFileCheckpoint.PredictionType;
 import jdiffusion.checkpoint.SingleFileCheckpoint.Version;
 import jdiffusion.io.DType;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.weights.LdmKeyMap;
 import jdiffusion.weights.StateDict;
 

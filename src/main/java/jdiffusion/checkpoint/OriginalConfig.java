@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import jdiffusion.JDiffusionException;
+import jdiffusion.schedulers.PredictionType;
 
 /**
  * The few values of an original LDM inference config ({@code v1-inference.yaml},
@@ -28,7 +29,7 @@ import jdiffusion.JDiffusionException;
  */
 public record OriginalConfig(
         Path source,
-        SingleFileCheckpoint.PredictionType predictionType,
+        PredictionType predictionType,
         Integer numHeads,
         Integer numHeadChannels,
         Double scaleFactor,
@@ -69,8 +70,8 @@ public record OriginalConfig(
         Integer numHeads = integer(file, unet, "num_heads");
         Integer numHeadChannels = integer(file, unet, "num_head_channels");
         return new OriginalConfig(file,
-                "v".equals(parameterization) ? SingleFileCheckpoint.PredictionType.V_PREDICTION
-                        : SingleFileCheckpoint.PredictionType.EPSILON,
+                "v".equals(parameterization) ? PredictionType.V_PREDICTION
+                        : PredictionType.EPSILON,
                 numHeads != null && numHeads > 0 ? numHeads : null,
                 numHeadChannels != null && numHeadChannels > 0 ? numHeadChannels : null,
                 number(file, params, "scale_factor"),

@@ -7,12 +7,12 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 import jdiffusion.JDiffusionException;
 import jdiffusion.models.clip.CLIPTextConfig;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.weights.LdmKeyMap;
 import jdiffusion.weights.StateDict;
 
@@ -93,34 +93,6 @@ public final class SingleFileCheckpoint implements AutoCloseable {
         }
     }
 
-    /** What the UNet predicts: diffusers' scheduler {@code prediction_type}. */
-    public enum PredictionType {
-        EPSILON("epsilon"), V_PREDICTION("v_prediction");
-
-        private final String configName;
-
-        PredictionType(String configName) {
-            this.configName = configName;
-        }
-
-        public String configName() {
-            return configName;
-        }
-
-        /** "epsilon"/"eps" or "v_prediction"/"v" (diffusers' and LDM's spellings). */
-        public static PredictionType parse(String s) {
-            return switch (s.toLowerCase(Locale.ROOT)) {
-                case "epsilon", "eps" -> EPSILON;
-                case "v_prediction", "v" -> V_PREDICTION;
-                default -> throw new JDiffusionException("unknown prediction type '" + s + "': use epsilon or v_prediction");
-            };
-        }
-
-        @Override
-        public String toString() {
-            return configName;
-        }
-    }
 
     /**
      * What the weights cannot say. {@code predictionType} overrides every other source;
@@ -128,6 +100,12 @@ public final class SingleFileCheckpoint implements AutoCloseable {
      */
     public record Options(PredictionType predictionType, Path originalConfig) {
         public static final Options DEFAULT = new Options(null, null);
+
+        public Options {
+            if (predictionType == PredictionType.SAMPLE) {
+                throw new JDiffusionException("unknown prediction type 'sample' for a Stable Diffusion checkpoint: use epsilon or v_prediction");
+            }
+        }
     }
 
     private final Path path;

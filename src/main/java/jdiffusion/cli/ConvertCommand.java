@@ -11,6 +11,7 @@ import jdiffusion.checkpoint.PickleFolderExport;
 import jdiffusion.checkpoint.SingleFileCheckpoint;
 import jdiffusion.checkpoint.SingleFileExport;
 import jdiffusion.io.DType;
+import jdiffusion.schedulers.PredictionType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -103,7 +104,7 @@ final class ConvertCommand implements Callable<Integer> {
             return;
         }
         SingleFileCheckpoint.Options options = new SingleFileCheckpoint.Options(
-                predictionType == null ? null : SingleFileCheckpoint.PredictionType.parse(predictionType), originalConfig);
+                predictionType == null ? null : PredictionType.parse(predictionType), originalConfig);
         try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(input, options)) {
             out.printf("%s: %s%n", input, ckpt.summary());
             out.printf("  prediction type: %s (%s)%n", ckpt.predictionType(), ckpt.predictionReason());

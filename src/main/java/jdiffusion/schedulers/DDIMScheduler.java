@@ -87,10 +87,5 @@ public record DDIMScheduler(SchedulerConfig config, TrainingTables tables, doubl
             }
             return new StepOutput(prev, x0);
         }
-
-        @Override
-        public Tensor getVelocity(Tensor sample, Tensor noise, Tensor timesteps) {
-            return tables.velocity(sample, noise, timesteps);
-        }
     }
 }

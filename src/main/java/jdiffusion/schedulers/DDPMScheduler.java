@@ -97,10 +97,5 @@ public record DDPMScheduler(SchedulerConfig config, TrainingTables tables) imple
             }
             return new StepOutput(prev, x0);
         }
-
-        @Override
-        public Tensor getVelocity(Tensor sample, Tensor noise, Tensor timesteps) {
-            return tables.velocity(sample, noise, timesteps);
-        }
     }
 }

@@ -95,10 +95,5 @@ public record LCMScheduler(SchedulerConfig config, TrainingTables tables) implem
             // diffusers names the x0 of this step "denoised", not pred_original_sample
             return new StepOutput(prev, null);
         }
-
-        @Override
-        public Tensor getVelocity(Tensor sample, Tensor noise, Tensor timesteps) {
-            return tables.velocity(sample, noise, timesteps);
-        }
     }
 }

@@ -132,9 +132,15 @@ public abstract sealed class SchedulerRun implements AutoCloseable
         return SchedulerTensors.sigmaAddNoise(schedule, sigmaIndices(timesteps), original, noise);
     }
 
-    /** {@code get_velocity(sample, noise, timesteps)}: the v-prediction target, where diffusers has it. */
+    /**
+     * {@code get_velocity(sample, noise, timesteps)}: the v-prediction target, where diffusers has it
+     * (DDPM's, "Copied from" in DDIM, LCM and TCD; Euler's own).
+     */
     public Tensor getVelocity(Tensor sample, Tensor noise, Tensor timesteps) {
-        throw new JDiffusionException(schedulerName() + " has no get_velocity in diffusers; use DDPM or DDIM");
+        return switch (scheduler.kind()) {
+            case DDPM, DDIM, LCM, TCD -> scheduler.tables().velocity(sample, noise, timesteps);
+            default -> throw new JDiffusionException(schedulerName() + " has no get_velocity in diffusers; use DDPM or DDIM");
+        };
     }
 
     final String schedulerName() {

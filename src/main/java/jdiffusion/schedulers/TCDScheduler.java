@@ -83,10 +83,5 @@ public record TCDScheduler(SchedulerConfig config, TrainingTables tables, double
             // diffusers returns pred_noised_sample here, not pred_original_sample
             return new StepOutput(prev, null);
         }
-
-        @Override
-        public Tensor getVelocity(Tensor sample, Tensor noise, Tensor timesteps) {
-            return tables.velocity(sample, noise, timesteps);
-        }
     }
 }

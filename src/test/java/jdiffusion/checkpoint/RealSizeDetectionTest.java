@@ -12,6 +12,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import jdiffusion.Golden;
 import jdiffusion.io.DType;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.weights.KeyMap;
 import jdiffusion.weights.LdmKeyMap;
 import jdiffusion.weights.StateDict;
@@ -136,7 +137,7 @@ class RealSizeDetectionTest {
         }
         // The same weights saved by SD 2.0-base's training run: diffusers' older heuristic reads the step.
         try (SingleFileCheckpoint ckpt = open(checkpoint(4, true, 24, openClipExtras), 875000L)) {
-            assertEquals(SingleFileCheckpoint.PredictionType.EPSILON, ckpt.predictionType());
+            assertEquals(PredictionType.EPSILON, ckpt.predictionType());
             assertEquals(64, ckpt.unetConfig().get("sample_size").asInt());
         }
         // A file written from diffusers holds only the 23 layers; it reads the same.
@@ -149,7 +150,7 @@ class RealSizeDetectionTest {
     void sd2Inpainting() {
         try (SingleFileCheckpoint ckpt = open(checkpoint(9, true, 24, Map.of()), null)) {
             assertEquals(SingleFileCheckpoint.Variant.INPAINTING, ckpt.variant());
-            assertEquals(SingleFileCheckpoint.PredictionType.EPSILON, ckpt.predictionType());
+            assertEquals(PredictionType.EPSILON, ckpt.predictionType());
             assertEquals(9, ckpt.unetConfig().get("in_channels").asInt());
             assertEquals(false, ckpt.unetConfig().get("upcast_attention").asBoolean());
         }

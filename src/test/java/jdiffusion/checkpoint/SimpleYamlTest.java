@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import jdiffusion.JDiffusionException;
+import jdiffusion.schedulers.PredictionType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -82,7 +83,7 @@ class SimpleYamlTest {
     void originalConfigReadsSd2HeadsAndParameterization() throws Exception {
         Path yaml = Files.writeString(dir.resolve("v2.yaml"), SingleFileCheckpointTest.TINY_V2_YAML);
         OriginalConfig c = OriginalConfig.read(yaml);
-        assertEquals(SingleFileCheckpoint.PredictionType.V_PREDICTION, c.predictionType());
+        assertEquals(PredictionType.V_PREDICTION, c.predictionType());
         assertEquals(16, c.numHeadChannels());
         assertEquals(null, c.numHeads());
         assertEquals(Boolean.TRUE, c.useLinearInTransformer());
@@ -91,7 +92,7 @@ class SimpleYamlTest {
                 {"model": {"params": {"unet_config": {"params": {"num_heads": 8, "context_dim": 768}},
                  "cond_stage_config": {"target": "ldm.modules.encoders.modules.FrozenCLIPEmbedder"}}}}""");
         OriginalConfig v1 = OriginalConfig.read(json);
-        assertEquals(SingleFileCheckpoint.PredictionType.EPSILON, v1.predictionType());
+        assertEquals(PredictionType.EPSILON, v1.predictionType());
         assertEquals(8, v1.numHeads());
         var e = assertThrows(JDiffusionException.class, () -> OriginalConfig.read(
                 Files.writeString(dir.resolve("config.json"), "{\"_class_name\": \"UNet2DConditionModel\"}")));

@@ -17,6 +17,7 @@ import jdiffusion.io.ModelFolder;
 import jdiffusion.io.SafetensorsFile;
 import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.models.clip.CLIPTextModel;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
@@ -62,7 +63,7 @@ class SingleFileCheckpointTest {
         Path folder = Golden.model("sd1-tiny-pipeline");
         try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(bareSingleFile("sd1-tiny-pipeline"))) {
             assertEquals(SingleFileCheckpoint.Version.SD1, ckpt.version());
-            assertEquals(SingleFileCheckpoint.PredictionType.EPSILON, ckpt.predictionType());
+            assertEquals(PredictionType.EPSILON, ckpt.predictionType());
             ObjectNode unet = ckpt.unetConfig();
             SingleFileRoundTripTest.assertConfig(folder.resolve("unet/config.json"), unet, UNET_SHAPE_KEYS);
             // SD 1.x: 8 heads everywhere, which the tiny model uses too.
@@ -85,7 +86,7 @@ class SingleFileCheckpointTest {
         try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(file)) {
             assertEquals(SingleFileCheckpoint.Version.SD2, ckpt.version());
             // SD 2.x text-to-image defaults to v-prediction, as diffusers guesses, and says so.
-            assertEquals(SingleFileCheckpoint.PredictionType.V_PREDICTION, ckpt.predictionType());
+            assertEquals(PredictionType.V_PREDICTION, ckpt.predictionType());
             assertTrue(ckpt.predictionReason().contains("--prediction-type"), ckpt.predictionReason());
             var e = assertThrows(JDiffusionException.class, ckpt::unetConfig);
             assertTrue(e.getMessage().contains("heads of 64") && e.getMessage().contains("--config"), e.getMessage());
@@ -102,11 +103,11 @@ class SingleFileCheckpointTest {
             SingleFileRoundTripTest.assertConfig(Golden.model("sd2-tiny-pipeline/unet/config.json"), ckpt.unetConfig(), keys);
             // The v-prediction default resolution, 768 px; image_size in the LDM config does not tell it.
             assertEquals(96, ckpt.unetConfig().get("sample_size").asInt());
-            assertEquals(SingleFileCheckpoint.PredictionType.V_PREDICTION, ckpt.predictionType());
+            assertEquals(PredictionType.V_PREDICTION, ckpt.predictionType());
             assertTrue(ckpt.predictionReason().contains("parameterization"), ckpt.predictionReason());
         }
         // An explicit option wins over everything.
-        var eps = new SingleFileCheckpoint.Options(SingleFileCheckpoint.PredictionType.EPSILON, yaml);
+        var eps = new SingleFileCheckpoint.Options(PredictionType.EPSILON, yaml);
         try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(file, eps)) {
             assertEquals("epsilon", ckpt.schedulerConfig().get("prediction_type").asText());
             assertEquals("DDIMScheduler", ckpt.schedulerConfig().get("_class_name").asText());

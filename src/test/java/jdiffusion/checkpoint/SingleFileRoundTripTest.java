@@ -14,6 +14,7 @@ import jdiffusion.Golden;
 import jdiffusion.io.DType;
 import jdiffusion.io.ModelFolder;
 import jdiffusion.io.SafetensorsFile;
+import jdiffusion.schedulers.PredictionType;
 import jdiffusion.weights.KeyMap;
 import jdiffusion.weights.LdmKeyMap;
 import jdiffusion.weights.StateDict;
@@ -59,7 +60,7 @@ class SingleFileRoundTripTest {
         try (SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(file)) {
             assertEquals(SingleFileCheckpoint.Version.valueOf(version), ckpt.version());
             assertEquals(SingleFileCheckpoint.Variant.valueOf(variant), ckpt.variant());
-            assertEquals(SingleFileCheckpoint.PredictionType.parse(prediction), ckpt.predictionType());
+            assertEquals(PredictionType.parse(prediction), ckpt.predictionType());
             Path unetDir = pipeline ? folder.resolve("unet") : folder;
             try (StateDict original = StateDict.open(ModelFolder.weightFiles(unetDir, null), KeyMap.identity())) {
                 TensorBytes.assertIdentical(original, ckpt.unet(), model + " UNet");
