@@ -51,7 +51,8 @@ public final class SparkGeneration {
      * What a run did.
      *
      * @param results         the result table, read back from its Parquet files
-     * @param modelLoads      pipelines loaded by executors (one per executor JVM, plus reloads after a lost executor)
+     * @param modelLoads      pipelines loaded by executors (one per executor JVM), counted in the tasks that
+     *                        succeeded (Spark drops a failed task's accumulator updates)
      * @param modelLoadMillis their load times added up
      */
     public record Report(Dataset<Row> results, long rows, long errors, long modelLoads, long modelLoadMillis,
