@@ -22,6 +22,12 @@ import java.util.Map;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 import jdiffusion.JDiffusionException;
+import jdiffusion.io.SafetensorsWriter;
+import jdiffusion.lora.LoRASpec;
+import jdiffusion.tensor.Tensors;
+import jdiffusion.tensor.TorchGenerator;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
 import jdiffusion.image.Images;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.prompts.LongPromptMode;
@@ -176,6 +182,46 @@ class LocalGenerationTest {
         }
     }
 
+    /** A kohya-layout LoRA on the tiny UNet's mid-block self-attention query, strong enough to change the image. */
+    static Path writeLoRA(Path file) {
+        String stem = "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn1_to_q";
+        TorchGenerator g = new TorchGenerator(3);
+        Map<String, Tensor> t = new java.util.LinkedHashMap<>();
+        t.put(stem + ".lora_down.weight", g.randn(4, 128).mul(new Scalar(0.5)));
+        t.put(stem + ".lora_up.weight", g.randn(128, 4).mul(new Scalar(0.5)));
+        t.put(stem + ".alpha", Tensors.fromFloats(new float[] {4f}));
+        SafetensorsWriter.write(file, t, Map.of("format", "pt"));
+        return file;
+    }
+
+    @Test
+    void rowLoRAsAreTheLibrarysPerRequestLoRAs() throws Exception {
+        Path loras = Files.createDirectories(dir.resolve("loras"));
+        Path file = writeLoRA(loras.resolve("glow.safetensors"));
+        Path csv = dir.resolve("loras.csv");
+        Files.writeString(csv, "id,prompt,seed,steps,loras\n"
+                + "plain,a red circle,5,4,\n"
+                + "by-file,a red circle,5,4," + file + ":0.8\n"
+                + "by-name,a red circle,5,4,glow:0.8\n"
+                + "by-tag,a red circle <lora:glow:0.8>,5,4,\n");
+        Path out = dir.resolve("lora-out");
+        var report = SparkGeneration.run(spark, SparkGeneration.readRequests(spark, csv.toString()),
+                SparkGenerationOptions.builder(ReferenceImages.TINY_MODEL.toString(), out.toString())
+                        .loraDir(loras.toString()).partitions(2).build());
+        assertEquals(0, report.errors());
+        var base = GenerationRequest.builder("a red circle").seed(5).steps(4);
+        byte[] plain = Files.readAllBytes(out.resolve("plain.png"));
+        assertArrayEquals(reference.png(base.build()), plain);
+        byte[] byFile = Files.readAllBytes(out.resolve("by-file.png"));
+        assertArrayEquals(reference.png(GenerationRequest.builder("a red circle").seed(5).steps(4)
+                .lora(LoRASpec.file(file, 0.8)).build()), byFile);
+        assertArrayEquals(reference.png(GenerationRequest.builder("a red circle").seed(5).steps(4)
+                .lora(LoRASpec.named("glow", 0.8)).loraDir(loras).build()), Files.readAllBytes(out.resolve("by-name.png")));
+        assertArrayEquals(reference.png(GenerationRequest.builder("a red circle <lora:glow:0.8>").seed(5).steps(4)
+                .loraDir(loras).build()), Files.readAllBytes(out.resolve("by-tag.png")));
+        assertFalse(java.util.Arrays.equals(plain, byFile), "the LoRA changes the image");
+    }
+
     @Test
     void badRowsGetTheirOwnErrorsAndTheOthersTheirImages() throws Exception {
         String header = "id,prompt,seed,steps,width,loras,init_image,sampler\n";
@@ -242,5 +288,15 @@ class LocalGenerationTest {
         assertEquals(2, code);
         String text = err.toString().strip();
         assertTrue(text.startsWith("error: ") && text.contains("absent.csv") && text.lines().count() == 1, text);
+
+        // a model the executors cannot load fails the job (not each row), with one line naming it
+        Path one = dir.resolve("one.csv");
+        Files.writeString(one, "id,prompt\na,x\n");
+        err = new java.io.StringWriter();
+        code = SparkGenerationMain.execute(new java.io.PrintWriter(err, true), "--model", dir.resolve("no-model").toString(),
+                "--input", one.toString(), "--output", dir.resolve("no-model-out").toString());
+        assertEquals(2, code);
+        text = err.toString().strip();
+        assertTrue(text.startsWith("error: ") && text.contains("no-model") && text.lines().count() == 1, text);
     }
 }
