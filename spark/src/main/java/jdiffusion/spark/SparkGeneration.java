@@ -103,7 +103,14 @@ public final class SparkGeneration {
         var hadoopConf = SerializableConfiguration.broadcast(spark.sparkContext());
         JavaRDD<Row> out = requests.repartition(partitions).javaRDD()
                 .mapPartitions(new GeneratePartition(resolved, hadoopConf, loads, loadMillis));
-        spark.createDataFrame(out, RESULT_SCHEMA).write().parquet(results); // the one action: each image is made once
+        try {
+            spark.createDataFrame(out, RESULT_SCHEMA).write().parquet(results); // the one action: each image is made once
+        } catch (Throwable e) { // Scala's SparkException is a checked exception that Java does not see declared
+            // a failed job leaves no result table (it did not exist before: checked above), so a rerun may start;
+            // the images finished before the failure are whole and stay
+            delete(results, conf);
+            throw e;
+        }
 
         // 3. what killed attempts left behind
         try {
@@ -142,6 +149,15 @@ public final class SparkGeneration {
             return p.getFileSystem(conf).exists(p);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    private static void delete(String location, Configuration conf) {
+        try {
+            Path p = new Path(location);
+            p.getFileSystem(conf).delete(p, true);
+        } catch (IOException e) {
+            log.warn("cannot remove the unfinished result table {}: {}", location, e.getMessage());
         }
     }
 

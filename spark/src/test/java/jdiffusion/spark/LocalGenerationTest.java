@@ -298,5 +298,6 @@ class LocalGenerationTest {
         assertEquals(2, code);
         text = err.toString().strip();
         assertTrue(text.startsWith("error: ") && text.contains("no-model") && text.lines().count() == 1, text);
+        assertFalse(Files.exists(dir.resolve("no-model-out").resolve("results.parquet")), "no unfinished result table");
     }
 }
