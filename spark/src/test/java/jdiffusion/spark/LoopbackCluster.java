@@ -28,6 +28,7 @@ final class LoopbackCluster implements AutoCloseable {
     private final Path home;
     private final Process master;
     private final List<Process> workers = new ArrayList<>();
+    private final List<Integer> workerWebPorts = new ArrayList<>();
 
     LoopbackCluster(Path home, int workers, int coresPerWorker) throws IOException, InterruptedException {
         this.home = home;
@@ -37,8 +38,9 @@ final class LoopbackCluster implements AutoCloseable {
         master = start("master", "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
                 "--port", Integer.toString(masterPort), "--webui-port", Integer.toString(masterWebPort));
         for (int i = 0; i < workers; i++) {
+            workerWebPorts.add(freePort());
             this.workers.add(start("worker-" + i, "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-                    "--port", Integer.toString(freePort()), "--webui-port", Integer.toString(freePort()),
+                    "--port", Integer.toString(freePort()), "--webui-port", Integer.toString(workerWebPorts.get(i)),
                     "--cores", Integer.toString(coresPerWorker), "--memory", "1g",
                     "--work-dir", home.resolve("work-" + i).toString(), masterUrl()));
         }
@@ -51,6 +53,17 @@ final class LoopbackCluster implements AutoCloseable {
 
     Process worker(int i) {
         return workers.get(i);
+    }
+
+    /**
+     * The worker that started an executor, from the executor's log URL (which names its worker's
+     * web UI: {@code http://127.0.0.1:PORT/logPage/...}); -1 when none matches.
+     */
+    int workerOf(String executorLogUrl) {
+        for (int i = 0; i < workerWebPorts.size(); i++) {
+            if (executorLogUrl.contains(":" + workerWebPorts.get(i) + "/")) return i;
+        }
+        return -1;
     }
 
     /** A machine lost: SIGKILL to the worker's executors and to the worker itself. */
