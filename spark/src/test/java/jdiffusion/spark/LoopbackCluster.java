@@ -23,6 +23,9 @@ import java.util.regex.Pattern;
  * through {@code SPARK_DIST_CLASSPATH}.
  */
 final class LoopbackCluster implements AutoCloseable {
+    /** No test keeps a cluster longer; a process left behind by a crashed test JVM ends then. */
+    static final Duration MAX_LIFE = Duration.ofMinutes(20);
+
     final int masterPort;
     final int masterWebPort;
     private final Path home;
@@ -66,7 +69,7 @@ final class LoopbackCluster implements AutoCloseable {
         return -1;
     }
 
-    /** A machine lost: SIGKILL to the worker's executors and to the worker itself. */
+    /** A machine lost: SIGKILL to the worker's JVM and the executors it started (and to its timeout wrapper). */
     void killWorker(int i) {
         Process w = workers.get(i);
         w.descendants().forEach(ProcessHandle::destroyForcibly);
@@ -80,6 +83,8 @@ final class LoopbackCluster implements AutoCloseable {
     private Process start(String name, String mainClass, String... args) throws IOException {
         String classpath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         List<String> cmd = new ArrayList<>();
+        // coreutils' timeout bounds the process's life even if this JVM dies without closing the cluster
+        cmd.addAll(List.of("timeout", "-s", "KILL", Long.toString(MAX_LIFE.toSeconds())));
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.addAll(List.of(System.getProperty("spark.moduleOptions", "").split(" ")));
         cmd.addAll(List.of("-Xmx256m", "-cp", classpath, mainClass));
@@ -126,6 +131,7 @@ final class LoopbackCluster implements AutoCloseable {
             w.descendants().forEach(ProcessHandle::destroyForcibly);
             w.destroyForcibly();
         }
+        master.descendants().forEach(ProcessHandle::destroyForcibly);
         master.destroyForcibly();
         for (Process w : workers) waitFor(w);
         waitFor(master);
