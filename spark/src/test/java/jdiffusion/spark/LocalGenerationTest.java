@@ -168,9 +168,11 @@ class LocalGenerationTest {
         }
         assertTrue(rows.stream().anyMatch(r -> r.seed() == null), "some rows derive their seed");
 
-        // the same table, read as JSON lines and spread over other partitions: the same images
+        // the same table as JSON lines with numbers as numbers (not text), spread over other partitions: the same images
         Path json = dir.resolve("prompts.jsonl");
-        spark.read().option("header", "true").option("escape", "\"").csv(csv.toString()).write().json(json.toString());
+        spark.read().option("header", "true").option("escape", "\"").option("inferSchema", "true").csv(csv.toString())
+                .write().json(json.toString());
+        assertEquals("bigint", spark.read().json(json.toString()).schema().apply("seed").dataType().simpleString());
         Path out2 = dir.resolve("out2");
         var report = SparkGeneration.run(spark, spark.read().json(json.toString()),
                 SparkGenerationOptions.builder(ReferenceImages.TINY_MODEL.toString(), out2.toString()).jobSeed(7).partitions(3).build());
