@@ -99,7 +99,8 @@ final class GenerationOptions {
     Path loraDir;
 
     @Option(names = "--vae", paramLabel = "DIR|FILE",
-            description = "Use this VAE instead of the model's: a diffusers VAE folder or a single .safetensors/.ckpt file.")
+            description = "Use this VAE instead of the model's: a diffusers VAE folder or a single .safetensors/.ckpt file;"
+                    + " a TAESD folder (AutoencoderTiny, madebyollin/taesd) decodes only, fast.")
     Path vae;
 
     @Option(names = "--vae-tiling", negatable = true,

@@ -22,6 +22,7 @@ import jdiffusion.models.clip.CLIPTokenizer;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.vae.AutoencoderKL;
 import jdiffusion.models.vae.AutoencoderKLConfig;
+import jdiffusion.models.vae.AutoencoderTiny;
 import jdiffusion.models.vae.DiagonalGaussianDistribution;
 import jdiffusion.models.vae.ExternalVAE;
 import jdiffusion.prompts.ExtraNetworks;
@@ -82,6 +83,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     private final CLIPTextModel textEncoder;
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
+    /** TAESD decoding instead of the VAE's ({@code --vae TAESD_FOLDER}), or null; the VAE still encodes. */
+    private final AutoencoderTiny tinyDecoder;
     private final SchedulerConfigFile schedulerConfig;
     private final PipelineOptions options;
     private final PromptEncoder promptEncoder;
@@ -95,6 +98,24 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public StableDiffusionPipeline(String name, CLIPTokenizer tokenizer, CLIPTextModel textEncoder,
                                    UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfigFile schedulerConfig,
                                    PipelineOptions options) {
+        this(name, tokenizer, textEncoder, unet, vae, null, schedulerConfig, options);
+    }
+
+    /**
+     * As above, decoding with {@code tinyDecoder} (TAESD, {@link AutoencoderTiny}) when it is not null;
+     * it must upscale latents by the VAE's factor. The pipeline closes it.
+     */
+    public StableDiffusionPipeline(String name, CLIPTokenizer tokenizer, CLIPTextModel textEncoder,
+                                   UNet2DConditionModel unet, AutoencoderKL vae, AutoencoderTiny tinyDecoder,
+                                   SchedulerConfigFile schedulerConfig, PipelineOptions options) {
+        if (tinyDecoder != null && (tinyDecoder.config().upscaleFactor() != 1 << (vae.config().blockOutChannels().size() - 1)
+                || tinyDecoder.config().latentChannels() != vae.config().latentChannels())) {
+            throw new JDiffusionException("the TAESD decoder turns " + tinyDecoder.config().latentChannels() + "-channel latents"
+                    + " into images " + tinyDecoder.config().upscaleFactor() + "x larger, but " + name + "'s VAE works on "
+                    + vae.config().latentChannels() + " channels at " + (1 << (vae.config().blockOutChannels().size() - 1))
+                    + "x: it belongs to another model family");
+        }
+        this.tinyDecoder = tinyDecoder;
         this.name = name;
         this.tokenizer = tokenizer;
         this.textEncoder = textEncoder;
@@ -154,12 +175,15 @@ public final class StableDiffusionPipeline implements AutoCloseable {
                 options.dtype(), options.device());
         UNet2DConditionModel unet = UNet2DConditionModel.load(folder.component("unet"), options.variant(),
                 options.dtype(), options.device());
-        AutoencoderKL vae = options.vae() == null
+        // a TAESD folder replaces the decoder only: the model's VAE still encodes (img2img, inpainting)
+        AutoencoderTiny tiny = AutoencoderTiny.isTinyFolder(options.vae())
+                ? AutoencoderTiny.load(options.vae(), options.dtype(), options.device()) : null;
+        AutoencoderKL vae = options.vae() == null || tiny != null
                 ? AutoencoderKL.load(folder.component("vae"), options.variant(), options.dtype(), options.device())
                 : ExternalVAE.load(options.vae(), AutoencoderKLConfig.fromJson(folder.component("vae").resolve("config.json")),
                         options.variant(), options.dtype(), options.device());
         SchedulerConfigFile scheduler = SchedulerConfigFile.read(folder.component("scheduler").resolve("scheduler_config.json"));
-        return new StableDiffusionPipeline(name, tokenizer, textEncoder, unet, vae, scheduler, options);
+        return new StableDiffusionPipeline(name, tokenizer, textEncoder, unet, vae, tiny, scheduler, options);
     }
 
     public String name() { return name; }
@@ -167,6 +191,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public CLIPTextModel textEncoder() { return textEncoder; }
     public UNet2DConditionModel unet() { return unet; }
     public AutoencoderKL vae() { return vae; }
+    /** The TAESD decoder in use instead of the VAE's, or null. */
+    public AutoencoderTiny tinyDecoder() { return tinyDecoder; }
     public SchedulerConfigFile schedulerConfig() { return schedulerConfig; }
     public PipelineOptions options() { return options; }
     public PromptEncoder promptEncoder() { return promptEncoder; }
@@ -503,6 +529,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
     /** Scaled latents back to pixels [B, 3, H, W], in the VAE's dtype. */
     private Tensor decodeLatents(Tensor latents, VAETiling tiling) {
+        if (tinyDecoder != null) return tinyDecoder.decode(latents.div(new Scalar(tinyDecoder.scalingFactor())));
         Tensor z = latents.div(new Scalar(vae.scalingFactor()));
         int f = vaeScaleFactor();
         return tiling.tiles(z.size(2) * f, z.size(3) * f, vae.defaultTiling().tileSampleSize()) ? vae.decodeTiled(z, vae.defaultTiling()) : vae.decode(z);
@@ -587,6 +614,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         textEncoder.close();
         unet.close();
         vae.close();
+        if (tinyDecoder != null) tinyDecoder.close();
         NativeMemory.trim();
     }
 }
