@@ -77,7 +77,8 @@ final class GenerationOptions {
     @Option(names = "--from", paramLabel = "IMAGE.png", description = "Take the generation parameters from a PNG that jdiffusion (or A1111) wrote; options given here override them.")
     Path from;
 
-    @Option(names = "--dtype", description = "Compute dtype: fp32 (exact), bf16 (CPU), fp16 (CUDA). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--dtype", description = "Compute dtype: fp32 (exact), bf16 (CPU), fp16 (CUDA), or auto (bf16 on a CPU"
+            + " with native bf16, else fp32; fp16 on CUDA). Default: ${DEFAULT-VALUE}.")
     String dtype = "fp32";
 
     @Option(names = "--device", description = "cpu or cuda (default: ${DEFAULT-VALUE}).")
