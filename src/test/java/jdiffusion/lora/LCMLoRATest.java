@@ -154,6 +154,29 @@ class LCMLoRATest {
         }
     }
 
+    /** peft's own save (adapter_model.safetensors, as the LCM repository's script writes it): base_model.model.<module>. */
+    @Test
+    void aPeftAdapterFileWithBaseModelNamesIsPlacedToo() {
+        UNet2DConditionModel unet = new UNet2DConditionModel(RandomModel.TINY.unet());
+        try {
+            Map<String, long[]> shapes;
+            try (PointerScope s = new PointerScope()) {
+                shapes = shapes(WeightLoader.namedTensors(unet));
+            }
+            Map<String, long[]> targets = lcmTargets(shapes);
+            Map<String, Tensor> entries = new LinkedHashMap<>();
+            TestLoRA.tensors(TestLoRA.Layout.PEFT, lcmLoRA(targets, 4, 4.0))
+                    .forEach((k, v) -> entries.put("base_model.model." + k.substring("unet.".length()), v));
+            Path f = dir.resolve("adapter_model.safetensors");
+            jdiffusion.io.SafetensorsWriter.write(f, entries, Map.of());
+            try (LoRAWeights w = read(f, shapes)) {
+                assertPlacesEveryEntry(w, targets, "PEFT base_model.model");
+            }
+        } finally {
+            unet.close();
+        }
+    }
+
     @Test
     void anEntryTheLoaderCannotPlaceFailsTheWholeFile() {
         UNet2DConditionModel unet = new UNet2DConditionModel(RandomModel.TINY.unet());
