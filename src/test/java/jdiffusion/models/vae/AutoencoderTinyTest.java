@@ -14,6 +14,7 @@ import java.util.Map;
 import jdiffusion.JDiffusionException;
 import jdiffusion.bench.RandomModel;
 import jdiffusion.bench.RandomPipelineFolder;
+import jdiffusion.cli.CliRunner;
 import jdiffusion.image.Images;
 import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.pipelines.GenerationRequest;
@@ -268,6 +269,29 @@ class AutoencoderTinyTest {
                 () -> StableDiffusionPipeline.load(sd.toString(), PipelineOptions.defaults().withVae(wrong)).close());
         assertTrue(e.getMessage().contains("another model family"), e.getMessage());
         assertEquals(8, c.upscaleFactor());
+    }
+
+    /** The CLI flags of the fast path: {@code --vae TAESD_FOLDER --dtype auto}; a broken TAESD folder is one error line. */
+    @Test
+    void cliTakesATaesdFolderAsVaeWithDtypeAuto() throws Exception {
+        Path sd = dir.resolve("sd");
+        RandomPipelineFolder.create(RandomModel.TINY, sd, ScalarType.Half, 0, null, line -> {});
+        Path taesd = writeTaesdFolder(dir.resolve("taesd"), model, TAESD_CONFIG);
+        Path png = dir.resolve("out.png");
+        CliRunner r = CliRunner.run("txt2img", "--model", sd.toString(), "--vae", taesd.toString(), "--dtype", "auto",
+                "--steps", "2", "--width", "64", "--height", "48", "--seed", "3", "--quiet", "--out", png.toString(), "a red circle");
+        assertEquals(0, r.exitCode(), r.err());
+        BufferedImage img = Images.read(png);
+        assertEquals(64, img.getWidth());
+        assertEquals(48, img.getHeight());
+
+        Path broken = writeTaesdFolder(dir.resolve("broken"), model, TAESD_CONFIG.replace("\"act_fn\": \"relu\",",
+                "\"act_fn\": \"relu\", \"upsample_fn\": \"bilinear\","));
+        r = CliRunner.run("txt2img", "--model", sd.toString(), "--vae", broken.toString(), "--steps", "2", "--width", "64",
+                "--height", "64", "--quiet", "--out", dir.resolve("no.png").toString(), "a red circle");
+        assertEquals(2, r.exitCode());
+        assertTrue(r.err().contains("upsample_fn") && r.err().strip().lines().count() == 1, r.err());
+        assertFalse(Files.exists(dir.resolve("no.png")));
     }
 
     private static int differingPixels(BufferedImage a, BufferedImage b) {
