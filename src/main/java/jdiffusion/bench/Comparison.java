@@ -60,7 +60,8 @@ public record Comparison(String name, String cpu, List<Point> runs) {
             points.add(new Point(dtype, r.path("size").asInt(), unet, positiveOrNaN(r.path("vae_decode_seconds")),
                     positiveOrNaN(r.path("peak_rss_bytes"))));
         }
-        String name = root.path("name").asText(root.path("model").asText(file.getFileName().toString()));
+        // a saved jdiffusion report has no name: the file's name says which run it was
+        String name = root.hasNonNull("name") ? root.path("name").asText() : file.getFileName().toString();
         String cpu = root.hasNonNull("cpu") ? root.path("cpu").asText() : null;
         return new Comparison(name, cpu, List.copyOf(points));
     }

@@ -54,6 +54,16 @@ class BenchCompareTest {
         assertEquals(run.path("peak_rss_bytes").asDouble() / 2e9, ratio.path("peak_rss").asDouble(), 1e-12);
         assertEquals("diffusers bf16 autocast (made-up figures)", report.path("compare").path("name").asText());
 
+        // a saved jdiffusion report compares too, named by its file: before / after a change
+        Path before = dir.resolve("before.json");
+        Files.writeString(before, r.out());
+        CliRunner again = CliRunner.run("bench", "--tiny", "--json", "--dtype", "fp32", "--steps", "3", "--compare", before.toString());
+        assertEquals(0, again.exitCode(), again.err());
+        JsonNode second = new ObjectMapper().readTree(again.out());
+        assertEquals("before.json", second.path("compare").path("name").asText());
+        assertEquals(second.path("runs").get(0).path("unet_step_seconds").asDouble() / run.path("unet_step_seconds").asDouble(),
+                second.path("compare_ratios").get(0).path("unet_step").asDouble(), 1e-12);
+
         // the table says what it compares with, and that the other CPU is another machine
         CliRunner table = CliRunner.run("bench", "--tiny", "--dtype", "fp32", "--steps", "3", "--compare", theirs.toString());
         assertEquals(0, table.exitCode(), table.err());
