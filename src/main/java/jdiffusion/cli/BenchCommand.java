@@ -7,6 +7,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import jdiffusion.JDiffusionException;
+import jdiffusion.tools.bench.BenchReport;
+import jdiffusion.tools.bench.BenchSuite;
+import jdiffusion.tools.bench.Comparison;
 import jdiffusion.io.AtomicFiles;
 import jdiffusion.io.DType;
 import jdiffusion.tools.bench.BenchReport;
@@ -26,6 +29,7 @@ import picocli.CommandLine.Spec;
         footer = {"%nExamples:",
                 "  jdiffusion bench                                  (256 and 512, fp32 and bf16: ~10 minutes)",
                 "  jdiffusion bench --size 256 --dtype bf16 --steps 4",
+                "  jdiffusion bench --size 512 --dtype bf16 --compare diffusers-bf16.json   (ours/theirs ratios)",
                 "  jdiffusion bench --tiny --json                    (seconds; what the test suite runs)"})
 final class BenchCommand implements Callable<Integer> {
     @Spec
@@ -63,6 +67,12 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--save-json", paramLabel = "FILE", description = "Also write the JSON report to FILE.")
     Path saveJson;
 
+    @Option(names = "--compare", paramLabel = "FILE.json",
+            description = "Print ours/theirs ratios against another run's figures: {\"name\", \"cpu\", \"runs\": [{\"dtype\","
+                    + " \"size\", \"unet_step_seconds\", \"vae_decode_seconds\", \"peak_rss_bytes\"}]} (e.g. diffusers on this"
+                    + " machine), or a report saved with --save-json.")
+    Path compare;
+
     @Option(names = "--one-run", hidden = true,
             description = "Internal: run one --dtype and --size with --model in this JVM and print its figures as JSON.")
     boolean oneRun;
@@ -95,7 +105,8 @@ final class BenchCommand implements Callable<Integer> {
             out.flush();
             return 0;
         }
-        BenchReport report = new BenchSuite(model, tiny, s, types, steps, threadCount, memorySteps).run(err);
+        Comparison theirs = compare == null ? null : Comparison.read(compare); // a bad file fails before the long runs
+        BenchReport report = new BenchSuite(model, tiny, s, types, steps, threadCount, memorySteps, theirs).run(err);
         if (saveJson != null) {
             String text = report.toJson() + "\n";
             AtomicFiles.write(saveJson, tmp -> Files.writeString(tmp, text));

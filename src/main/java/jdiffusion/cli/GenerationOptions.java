@@ -103,7 +103,8 @@ final class GenerationOptions {
     @Option(names = "--from", paramLabel = "IMAGE.png", description = "Take the generation parameters from a PNG that jdiffusion (or A1111) wrote; options given here override them.")
     Path from;
 
-    @Option(names = "--dtype", description = "Compute dtype: fp32 (exact), bf16 (CPU), fp16 (CUDA). Default: ${DEFAULT-VALUE}.")
+    @Option(names = "--dtype", description = "Compute dtype: fp32 (exact), bf16 (CPU), fp16 (CUDA), or auto (bf16 on a CPU"
+            + " with native bf16, else fp32; fp16 on CUDA). Default: ${DEFAULT-VALUE}.")
     String dtype = "fp32";
 
     @Option(names = "--device", description = "cpu or cuda (default: ${DEFAULT-VALUE}).")
@@ -125,7 +126,8 @@ final class GenerationOptions {
     Path loraDir;
 
     @Option(names = "--vae", paramLabel = "DIR|FILE",
-            description = "Use this VAE instead of the model's: a diffusers VAE folder or a single .safetensors/.ckpt file.")
+            description = "Use this VAE instead of the model's: a diffusers VAE folder or a single .safetensors/.ckpt file;"
+                    + " a TAESD folder (AutoencoderTiny, madebyollin/taesd) decodes only, fast.")
     Path vae;
 
     @Option(names = "--vae-tiling", negatable = true,

@@ -1,12 +1,12 @@
 package jdiffusion.nn;
 
+import jdiffusion.tensor.CpuClass;
 import jdiffusion.tensor.Scopes;
 import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.GroupNormImpl;
 import org.bytedeco.pytorch.LinearImpl;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
-import org.bytedeco.pytorch.global.torch.DeviceType;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
@@ -22,7 +22,7 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * </ul>
  *
  * <p>The product runs through {@code torch.scaled_dot_product_attention} (diffusers'
- * AttnProcessor2_0). {@link #naiveAttention} is the explicit baddbmm/softmax form of AttnProcessor
+ * AttnProcessor2_0), in float32 where the bf16 kernel is slow ({@link AttentionKernel}). {@link #naiveAttention} is the explicit baddbmm/softmax form of AttnProcessor
  * (what the goldens ran on torch 1.13), kept for tests. {@code upcast_attention} asks for float32
  * scores; SDPA already accumulates in float32 for bf16/fp16 inputs, as diffusers' AttnProcessor2_0
  * relies on, so only the naive form reads it.
@@ -104,28 +104,17 @@ public final class Attention extends JavaModule {
     }
 
     /**
-     * SDPA on [B, heads, N, d] x [B, heads, M, d]: two matmuls of 2*B*heads*N*M*d FLOPs each, as
-     * an {@link OpObserver} counts them.
+     * Attention on [B, heads, N, d] x [B, heads, M, d] with the {@link AttentionKernel} for this
+     * device, dtype and CPU: two matmuls of 2*B*heads*N*M*d FLOPs each, as an {@link OpObserver}
+     * counts them.
      */
     private static Tensor product(Tensor q, Tensor k, Tensor v) {
-        if (GradMode.is_enabled() && q.scalar_type().value == ScalarType.BFloat16.value && q.device().is_cpu()) {
-            // Training in bf16 on the CPU: libtorch's bf16 SDPA backward is ~10x slower than float32's
-            // (4096 tokens, 8 heads: 6.5 s against 0.6 s), so the product runs in float32 when a graph is built
-            // (with autocast off for the call: CPU autocast would cast the float32 inputs back to bf16)
-            boolean autocast = torch.is_autocast_enabled(DeviceType.CPU);
-            torch.set_autocast_enabled(DeviceType.CPU, false);
-            try {
-                return torch.scaled_dot_product_attention(q.to(ScalarType.Float), k.to(ScalarType.Float),
-                        v.to(ScalarType.Float)).to(ScalarType.BFloat16);
-            } finally {
-                torch.set_autocast_enabled(DeviceType.CPU, autocast);
-            }
-        }
-        if (!OpObserver.active()) return torch.scaled_dot_product_attention(q, k, v);
+        AttentionKernel kernel = AttentionKernel.choose(q.scalar_type(), q.device().is_cpu(), GradMode.is_enabled(),
+                CpuClass.current());
+        if (!OpObserver.active()) return kernel.run(q, k, v);
         long b = q.size(0), h = q.size(1), n = q.size(2), m = k.size(2);
         long flops = 2 * b * h * n * m * (q.size(3) + v.size(3));
-        return OpObserver.run(OpKind.ATTENTION, flops, q, new long[] {b, h, n, v.size(3)},
-                () -> torch.scaled_dot_product_attention(q, k, v));
+        return OpObserver.run(OpKind.ATTENTION, flops, q, new long[] {b, h, n, v.size(3)}, () -> kernel.run(q, k, v));
     }
 
     /** [B, N, heads*d] -> [B, heads, N, d]. */

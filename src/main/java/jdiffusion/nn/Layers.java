@@ -41,9 +41,15 @@ public final class Layers {
 
     /** {@code nn.Conv2d(in, out, kernel_size=k, stride=s, padding=p)} with bias. */
     public static Conv2dImpl conv2d(long in, long out, long kernel, long stride, long padding) {
+        return conv2d(in, out, kernel, stride, padding, true);
+    }
+
+    /** {@code nn.Conv2d(in, out, kernel_size=k, stride=s, padding=p, bias=bias)}. */
+    public static Conv2dImpl conv2d(long in, long out, long kernel, long stride, long padding, boolean bias) {
         // before any model with a convolution runs: oneDNN only, and no NNPACK warnings (see there)
         ConvolutionBackends.disableNnpack();
         Conv2dOptions options = new Conv2dOptions(in, out, new LongPointer(kernel, kernel));
+        options.bias().put(bias);
         options.stride().put(0, stride).put(1, stride);
         options.padding().put(new LongPointer(padding, padding));
         return new Conv2d(options, in, out, kernel, stride, padding);

@@ -34,7 +34,7 @@ final class PaddedConvolution {
 
     /**
      * {@code F.conv2d(x, weight, bias, stride, padding)} [B, in, H, W] -> [B, out, Hout, Wout],
-     * computed as a convolution to the next multiple of 16 channels. The output has the layout
+     * computed as a convolution to the next multiple of 16 channels; {@code bias} may be undefined. The output has the layout
      * oneDNN gives for {@code x} (channels-last in, channels-last out).
      */
     static Tensor forward(Tensor x, Tensor weight, Tensor bias, long stride, long padding) {
@@ -44,8 +44,10 @@ final class PaddedConvolution {
         Tensor zeroFilters = weight.new_zeros(extra, weight.size(1), weight.size(2), weight.size(3));
         Tensor w = torch.cat(new TensorVector(weight, zeroFilters), 0);          // [out+extra, in, k, k]
         if (channelsLast) w = w.contiguous(torch.MemoryFormat.ChannelsLast);
-        Tensor b = torch.cat(new TensorVector(bias, bias.new_zeros(extra)), 0);
-        Tensor y = torch.conv2d(x, w, new TensorOptional(b), new long[] {stride, stride},
+        // a layer without bias (bias=False) has an undefined bias tensor
+        TensorOptional b = bias.defined()
+                ? new TensorOptional(torch.cat(new TensorVector(bias, bias.new_zeros(extra)), 0)) : new TensorOptional();
+        Tensor y = torch.conv2d(x, w, b, new long[] {stride, stride},
                 new long[] {padding, padding}, new long[] {1, 1}, 1);            // [B, out+extra, Hout, Wout]
         Tensor kept = y.narrow(1, 0, out);                                         // [B, out, Hout, Wout]
         boolean lastOut = y.is_contiguous(torch.MemoryFormat.ChannelsLast) && !y.is_contiguous();

@@ -4,6 +4,7 @@ import java.nio.file.Path;
 import java.util.List;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.DType;
+import jdiffusion.tensor.CpuClass;
 import jdiffusion.tensor.Tensors;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch;
@@ -42,10 +43,11 @@ public record PipelineOptions(ScalarType dtype, Device device, String variant, P
         return new PipelineOptions(ScalarType.Float, Tensors.CPU, null);
     }
 
-    /** From CLI spellings: dtype fp32/bf16/fp16, device cpu/cuda[:N]. */
+    /** From CLI spellings: dtype fp32/bf16/fp16 or auto ({@link #autoDtype}), device cpu/cuda[:N]. */
     public static PipelineOptions of(String dtype, String device, String variant) {
-        DType d = DType.parseFloat(dtype);
-        return new PipelineOptions(d.scalarType(), device(device), variant);
+        Device dev = device(device);
+        ScalarType d = "auto".equalsIgnoreCase(dtype) ? autoDtype(dev, CpuClass.current()) : DType.parseFloat(dtype).scalarType();
+        return new PipelineOptions(d, dev, variant);
     }
 
     /**
@@ -68,5 +70,16 @@ public record PipelineOptions(ScalarType dtype, Device device, String variant, P
                     : "are " + count + " CUDA GPUs (cuda:0 to cuda:" + (count - 1) + ")"));
         }
         return new Device(name);
+    }
+
+    /**
+     * {@code --dtype auto}: the faster dtype whose images stay close to float32's. On a CPU with
+     * native bf16 ({@link CpuClass#nativeBf16}: AMX, or AVX-512 BF16 with attention kept in float32)
+     * bf16 (1.5-4x faster UNet steps, docs/speed.md); on other CPUs float32 (bf16 is emulated
+     * there); on CUDA fp16, as diffusers users run it.
+     */
+    public static ScalarType autoDtype(Device device, CpuClass cpu) {
+        if (!device.is_cpu()) return ScalarType.Half;
+        return cpu.nativeBf16() ? ScalarType.BFloat16 : ScalarType.Float;
     }
 }

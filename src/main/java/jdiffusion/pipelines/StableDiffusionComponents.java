@@ -14,6 +14,7 @@ import jdiffusion.models.clip.CLIPTokenizer;
 import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.vae.AutoencoderKL;
 import jdiffusion.models.vae.AutoencoderKLConfig;
+import jdiffusion.models.vae.AutoencoderTiny;
 import jdiffusion.models.vae.ExternalVAE;
 import jdiffusion.prompts.ExtraNetworks;
 import jdiffusion.prompts.LoraTag;
@@ -44,6 +45,8 @@ public final class StableDiffusionComponents implements AutoCloseable {
     private final CLIPTextModel textEncoder;
     private final UNet2DConditionModel unet;
     private final AutoencoderKL vae;
+    /** TAESD decoding instead of the VAE's ({@code --vae TAESD_FOLDER}), or null; the VAE still encodes. */
+    private final AutoencoderTiny tinyDecoder;
     private final SchedulerConfigFile schedulerConfig;
     private final PipelineOptions options;
     private final PromptEncoder promptEncoder;
@@ -52,6 +55,24 @@ public final class StableDiffusionComponents implements AutoCloseable {
     public StableDiffusionComponents(String name, CLIPTokenizer tokenizer, CLIPTextModel textEncoder,
                                      UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfigFile schedulerConfig,
                                      PipelineOptions options) {
+        this(name, tokenizer, textEncoder, unet, vae, null, schedulerConfig, options);
+    }
+
+    /**
+     * As above, decoding with {@code tinyDecoder} (TAESD, {@link AutoencoderTiny}) when it is not null;
+     * it must work on the VAE's latents at the VAE's scale. The components close it.
+     */
+    public StableDiffusionComponents(String name, CLIPTokenizer tokenizer, CLIPTextModel textEncoder,
+                                     UNet2DConditionModel unet, AutoencoderKL vae, AutoencoderTiny tinyDecoder,
+                                     SchedulerConfigFile schedulerConfig, PipelineOptions options) {
+        int factor = 1 << (vae.config().blockOutChannels().size() - 1);
+        if (tinyDecoder != null && (tinyDecoder.config().upscaleFactor() != factor
+                || tinyDecoder.config().latentChannels() != vae.config().latentChannels())) {
+            throw new JDiffusionException("the TAESD decoder turns " + tinyDecoder.config().latentChannels() + "-channel latents"
+                    + " into images " + tinyDecoder.config().upscaleFactor() + "x larger, but " + name + "'s VAE works on "
+                    + vae.config().latentChannels() + " channels at " + factor + "x: it belongs to another model family");
+        }
+        this.tinyDecoder = tinyDecoder;
         this.name = name;
         this.tokenizer = tokenizer;
         this.textEncoder = textEncoder;
@@ -77,12 +98,15 @@ public final class StableDiffusionComponents implements AutoCloseable {
                 options.dtype(), options.device());
         UNet2DConditionModel unet = UNet2DConditionModel.load(folder.component("unet"), options.variant(),
                 options.dtype(), options.device());
-        AutoencoderKL vae = options.vae() == null
+        // a TAESD folder replaces the decoder only: the model's VAE still encodes (img2img, inpainting)
+        AutoencoderTiny tiny = AutoencoderTiny.isTinyFolder(options.vae())
+                ? AutoencoderTiny.load(options.vae(), options.dtype(), options.device()) : null;
+        AutoencoderKL vae = options.vae() == null || tiny != null
                 ? AutoencoderKL.load(folder.component("vae"), options.variant(), options.dtype(), options.device())
                 : ExternalVAE.load(options.vae(), AutoencoderKLConfig.fromJson(folder.component("vae").resolve("config.json")),
                         options.variant(), options.dtype(), options.device());
         SchedulerConfigFile scheduler = SchedulerConfigFile.read(folder.component("scheduler").resolve("scheduler_config.json"));
-        return new StableDiffusionComponents(name, tokenizer, textEncoder, unet, vae, scheduler, options);
+        return new StableDiffusionComponents(name, tokenizer, textEncoder, unet, vae, tiny, scheduler, options);
     }
 
     /** The name the PNG parameters give a model: the folder's, or the repo id for a Hub snapshot. */
@@ -105,13 +129,15 @@ public final class StableDiffusionComponents implements AutoCloseable {
     public CLIPTextModel textEncoder() { return textEncoder; }
     public UNet2DConditionModel unet() { return unet; }
     public AutoencoderKL vae() { return vae; }
+    /** The TAESD decoder in use instead of the VAE's, or null. */
+    public AutoencoderTiny tinyDecoder() { return tinyDecoder; }
     public SchedulerConfigFile schedulerConfig() { return schedulerConfig; }
     public PipelineOptions options() { return options; }
     public PromptEncoder promptEncoder() { return promptEncoder; }
     public LoRASession loras() { return loras; }
 
     VAEImageCodec codec() {
-        return new VAEImageCodec(vae);
+        return new VAEImageCodec(vae, tinyDecoder);
     }
 
     /** Pixels per latent pixel: 2^(number of VAE blocks - 1), 8 for Stable Diffusion. */
@@ -216,6 +242,7 @@ public final class StableDiffusionComponents implements AutoCloseable {
         textEncoder.close();
         unet.close();
         vae.close();
+        if (tinyDecoder != null) tinyDecoder.close();
         NativeMemory.trim();
     }
 }

@@ -88,6 +88,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     public CLIPTextModel textEncoder() { return components.textEncoder(); }
     public UNet2DConditionModel unet() { return components.unet(); }
     public AutoencoderKL vae() { return components.vae(); }
+    /** The TAESD decoder in use instead of the VAE's, or null. */
+    public jdiffusion.models.vae.AutoencoderTiny tinyDecoder() { return components.tinyDecoder(); }
     public SchedulerConfigFile schedulerConfig() { return components.schedulerConfig(); }
     public PipelineOptions options() { return components.options(); }
     public PromptEncoder promptEncoder() { return components.promptEncoder(); }

@@ -17,7 +17,7 @@ import java.util.Set;
  *       the LDM layout ({@code lora_unet_input_blocks_1_1_proj_in}); that spelling goes through
  *       {@link LdmKeyMap}.</li>
  *   <li><b>diffusers</b>: PEFT ({@code unet.<module>.lora_A.weight} / {@code lora_B}, the text encoder
- *       under {@code text_encoder.}) and the older diffusers spellings ({@code <module>.lora.down.weight},
+ *       under {@code text_encoder.}; a UNet adapter saved by peft itself under {@code base_model.model.}) and the older diffusers spellings ({@code <module>.lora.down.weight},
  *       attention processors' {@code attn1.processor.to_q_lora.down.weight}, the text encoder's
  *       {@code lora_linear_layer} and {@code to_q_lora} for {@code q_proj}).</li>
  * </ul>
@@ -127,6 +127,11 @@ public final class LoRAKeyMap {
         if (fileKey.startsWith("unet.")) {
             component = Component.UNET;
             rest = fileKey.substring("unet.".length());
+        } else if (fileKey.startsWith("base_model.model.")) {
+            // a PEFT adapter saved by peft itself (adapter_model.safetensors of get_peft_model(unet, ...)),
+            // as the LCM repository's training script writes it: the UNet under PEFT's wrapper names
+            component = Component.UNET;
+            rest = fileKey.substring("base_model.model.".length());
         } else if (fileKey.startsWith("text_encoder.")) {
             component = Component.TEXT_ENCODER;
             rest = fileKey.substring("text_encoder.".length());

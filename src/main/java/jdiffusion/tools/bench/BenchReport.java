@@ -12,10 +12,12 @@ import java.util.Locale;
  *                      machine slows every figure
  * @param memorySteps   the long-run check: steps, size and resident bytes after the first and last
  *                      step; null when not asked for
+ * @param cpuClass      {@link jdiffusion.tensor.CpuClass}: AMX, AVX-512 BF16 without AMX, or no native bf16
+ * @param compare       the figures of {@code --compare FILE.json}, or null; {@code compareRatios} ours / theirs
  */
-public record BenchReport(String model, String cpu, int threads, int physicalCores, boolean cpuHasBf16,
+public record BenchReport(String model, String cpu, String cpuClass, int threads, int physicalCores, boolean cpuHasBf16,
                           double[] loadAverage, double[] loadAverageAtEnd, CeilingProbe ceiling, List<BenchRun> runs,
-                          MemoryCheck memorySteps) {
+                          MemoryCheck memorySteps, Comparison compare, List<Comparison.Ratio> compareRatios) {
 
     /** Resident memory over a long run of denoising steps in one process. */
     public record MemoryCheck(int steps, int size, String dtype, long rssAfterFirstStep, long rssAfterLastStep,
@@ -40,13 +42,18 @@ public record BenchReport(String model, String cpu, int threads, int physicalCor
 
     public void printTable(PrintWriter out) {
         out.printf(Locale.ROOT, "jdiffusion bench: %s%n", model);
-        out.printf(Locale.ROOT, "CPU: %s, %d threads (%d physical cores), native bf16: %s%n", cpu, threads, physicalCores,
-                cpuHasBf16 ? "yes" : "no");
+        out.printf(Locale.ROOT, "CPU: %s, %d threads (%d physical cores), native bf16: %s, class: %s%n", cpu, threads,
+                physicalCores, cpuHasBf16 ? "yes" : "no", cpuClass);
         out.printf(Locale.ROOT, "Load average at start %s, at end %s (other work slows every figure)%n",
                 ReportJson.loadAverage(loadAverage), ReportJson.loadAverage(loadAverageAtEnd));
-        out.printf(Locale.ROOT, "Ceiling (GFLOP/s): matmul fp32 %.0f, bf16 %.0f; 3x3 conv fp32 %.0f, bf16 %.0f%s%n",
-                ceiling.matmulFp32(), ceiling.matmulBf16(), ceiling.convFp32(), ceiling.convBf16(),
-                ceiling.convChannelsLast() ? " (channels-last)" : "");
+        out.printf(Locale.ROOT, "Ceiling (GFLOP/s): matmul fp32 %.0f, bf16 %.0f (%.2f GFLOP per call); 3x3 conv fp32 %.0f,"
+                        + " bf16 %.0f%s (%.2f GFLOP per call)%n",
+                ceiling.matmulFp32(), ceiling.matmulBf16(), ceiling.matmulGflop(), ceiling.convFp32(), ceiling.convBf16(),
+                ceiling.convChannelsLast() ? " (channels-last)" : "", ceiling.convGflop());
+        out.printf(Locale.ROOT, "Attention (GFLOP/s, %.3f GFLOP per call): %s; bf16 inference uses %s%n", ceiling.attentionGflop(),
+                String.join(", ", ceiling.attention().entrySet().stream()
+                        .map(e -> String.format(Locale.ROOT, "%s %.1f", e.getKey(), e.getValue())).toList()),
+                ceiling.attentionKernelBf16());
         out.println();
         out.println("dtype  size  load   text   UNet step  VAE decode  total    peak RSS  UNet GFLOP  GFLOP/s  of ceiling"
                 + "  VAE GFLOP  GFLOP/s  of ceiling  finite");
@@ -98,6 +105,17 @@ public record BenchReport(String model, String cpu, int threads, int physicalCor
             out.printf(Locale.ROOT, "Targets: UNet step >= %.0f%% of the ceiling, VAE decode >= %.0f%%, peak RSS at 512 <= %.1f GB%n",
                     100 * ReferencePoints.UNET_TARGET_FRACTION, 100 * ReferencePoints.VAE_TARGET_FRACTION,
                     ReferencePoints.PEAK_RSS_512_TARGET_GB);
+        }
+        if (compare != null) {
+            out.println();
+            out.printf(Locale.ROOT, "Against %s%s (ours / theirs; below 1 is faster or smaller):%n", compare.name(),
+                    compare.cpu() == null ? "" : compare.cpu().equals(cpu) ? " on this CPU"
+                            : " measured on " + compare.cpu() + " - another CPU than this one");
+            if (compareRatios.isEmpty()) out.println("  no run of this report has the dtype and size of one of theirs");
+            for (Comparison.Ratio r : compareRatios) {
+                out.printf(Locale.ROOT, "  %-5s %4d  UNet step %.2f  VAE decode %.2f  peak RSS %.2f%n", r.dtype(), r.size(),
+                        r.unetStep(), r.vaeDecode(), r.peakRss());
+            }
         }
         if (memorySteps != null) {
             out.println();

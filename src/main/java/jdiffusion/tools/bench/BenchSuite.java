@@ -11,6 +11,7 @@ import java.util.stream.Stream;
 import jdiffusion.JDiffusionException;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
+import jdiffusion.tensor.CpuClass;
 import jdiffusion.tensor.NativeThreads;
 import jdiffusion.tensor.Tensors;
 import org.bytedeco.pytorch.global.torch;
@@ -24,9 +25,10 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * @param model       a diffusers folder; null for the default random SD 1.5 (fp16 on disk), created on first use
  * @param tiny        a tiny random model in a temporary folder and small probe shapes: seconds
  * @param memorySteps steps of the long-run memory check (0: none)
+ * @param compare     another implementation's figures to print ratios to, or null
  */
 public record BenchSuite(Path model, boolean tiny, List<Integer> sizes, List<ScalarType> dtypes, int steps, int threads,
-                         int memorySteps) {
+                         int memorySteps, Comparison compare) {
 
     /** The default model: {@code $XDG_CACHE_HOME/jdiffusion/random-sd15-fp16} (else ~/.cache/...). */
     public static Path defaultModel() {
@@ -105,7 +107,8 @@ public record BenchSuite(Path model, boolean tiny, List<Integer> sizes, List<Sca
                 }
             }
             return new BenchReport(tiny ? "tiny random model (SD 1.5 structure)" : folder.toString(), Cpu.modelName(),
-                    torch.get_num_threads(), Cpu.physicalCores(), bf16, load0, Cpu.loadAverage(), ceiling, runs, memory);
+                    CpuClass.current().toString(), torch.get_num_threads(), Cpu.physicalCores(), bf16, load0, Cpu.loadAverage(),
+                    ceiling, runs, memory, compare, compare == null ? List.of() : compare.ratios(runs));
         } catch (IOException e) {
             throw new JDiffusionException("cannot create a temporary folder for the tiny model: " + e.getMessage(), e);
         } finally {
