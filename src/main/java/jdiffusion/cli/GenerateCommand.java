@@ -151,7 +151,9 @@ abstract class GenerateCommand implements Callable<Integer> {
      * write (.webp, .gif, ...), a file where a folder is needed, or a folder this user cannot write to.
      */
     private void checkOutputs(int images) {
-        if (o.out != null && !outIsFolder()) ImageFiles.formatOf(o.out);
+        if (o.out != null && !outIsFolder() && !ImageFiles.hasImageExtension(o.out)) {
+            ImageFiles.formatOf(o.out); // says why (.webp: no encoder; any other name: not an image jdiffusion writes)
+        }
         if (o.out != null && images > 1 && Files.isRegularFile(o.out)) {
             throw new JDiffusionException("--out " + o.out + " is a file, but " + images + " images need a folder");
         }

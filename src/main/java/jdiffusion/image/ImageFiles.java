@@ -70,7 +70,7 @@ public final class ImageFiles {
         }
         int dot = name.lastIndexOf('.');
         throw new JDiffusionException(path + ": images are written as .png or .jpg/.jpeg, not "
-                + (dot < 0 ? "a name without an extension" : name.substring(dot)));
+                + (dot < 0 ? "a name without an extension" : name.substring(dot)) + " (for a folder, create it first)");
     }
 
     /** True when {@code path} names an image file jdiffusion writes (.png, .jpg, .jpeg); false for anything else. */

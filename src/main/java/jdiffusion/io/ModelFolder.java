@@ -53,6 +53,7 @@ public final class ModelFolder {
     public static Path locate(String model) {
         Path p = Path.of(model);
         if (Files.exists(p)) return p;
+        requireNotBrokenLink(p);
         if (HubCache.looksLikeRepoId(model)) return HubCache.fromEnvironment(System.getenv()).resolve(model);
         throw new JDiffusionException("model folder " + model + " does not exist; pass a diffusers folder "
                 + "(with model_index.json) or a Hub repo id such as stable-diffusion-v1-5/stable-diffusion-v1-5");

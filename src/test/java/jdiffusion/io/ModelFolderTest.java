@@ -122,6 +122,9 @@ class ModelFolderTest {
         Files.createSymbolicLink(unet.resolve("config.json"), Path.of("../../../blobs/0000"));
         e = assertThrows(JDiffusionException.class, () -> ModelFolder.readJson(unet.resolve("config.json")));
         assertTrue(e.getMessage().contains("broken symbolic link"), e.getMessage());
+        Path link = Files.createSymbolicLink(dir.resolve("model.safetensors"), dir.resolve("gone"));
+        e = assertThrows(JDiffusionException.class, () -> ModelFolder.locate(link.toString()));
+        assertTrue(e.getMessage().contains("broken symbolic link"), e.getMessage());
     }
 
     private static void write(Path p, String name) {
