@@ -67,6 +67,31 @@ class ConvolutionGradientTest {
         }
     }
 
+    /** A layer without bias (TAESD's) takes the padded path too: no bias is made up for it. */
+    @org.junit.jupiter.api.Test
+    void aConvolutionWithoutBias() {
+        Conv2dImpl conv = Layers.conv2d(32, 4, 3, 1, 1, false);
+        try (PointerScope scope = new PointerScope()) {
+            TorchGenerator g = new TorchGenerator(7);
+            Tensor x64 = g.randn(2, 32, 12, 12).to(ScalarType.Double);
+            Tensor gy64 = g.randn(2, 4, 12, 12).to(ScalarType.Double);
+            Tensor x = x64.to(ScalarType.Float).requires_grad_(true);
+            Tensor y = conv.forward(x);
+            TensorVector got = torch.grad(new TensorVector(y), new TensorVector(x, conv.weight()),
+                    new TensorVector(gy64.to(ScalarType.Float)), new org.bytedeco.pytorch.BoolOptional(), false, false);
+            Tensor xr = x64.clone().requires_grad_(true), wr = conv.weight().detach().to(ScalarType.Double).requires_grad_(true);
+            Tensor yr = torch.conv2d(xr, wr, new org.bytedeco.pytorch.TensorOptional(), new long[] {1, 1}, new long[] {1, 1},
+                    new long[] {1, 1}, 1);
+            TensorVector ref = torch.grad(new TensorVector(yr), new TensorVector(xr, wr), new TensorVector(gy64),
+                    new org.bytedeco.pytorch.BoolOptional(), false, false);
+            assertClose("no bias", ScalarType.Float, "forward", y, yr, 8 * Math.sqrt(32 * 9) * EPS32);
+            assertClose("no bias", ScalarType.Float, "input gradient", got.get(0), ref.get(0), 8 * Math.sqrt(4 * 9) * EPS32);
+            assertClose("no bias", ScalarType.Float, "weight gradient", got.get(1), ref.get(1), 8 * Math.sqrt(2 * 144) * EPS32);
+        } finally {
+            conv.close();
+        }
+    }
+
     @org.junit.jupiter.api.Test
     void buildingAConvolutionSwitchesNnpackOff() {
         Layers.conv2d(3, 4, 3, 1, 1).close();
