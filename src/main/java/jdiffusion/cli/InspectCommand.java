@@ -58,6 +58,14 @@ final class InspectCommand implements Callable<Integer> {
                 out.printf("%n%s: %s (%s)%n", c.name(), c.className(), c.library());
                 describeComponent(out, model.component(c.name()));
             }
+        } else if (Files.isDirectory(path) && firstExisting(path, "config.json", "scheduler_config.json",
+                "tokenizer_config.json") == null && !componentFolders(path).isEmpty()) {
+            // component folders without a model_index.json (e.g. an upscaler's unet/, vae/, low_res_scheduler/)
+            out.printf("%s%n", path);
+            for (Path component : componentFolders(path)) {
+                out.printf("%n%s:%n", component.getFileName());
+                describeComponent(out, component);
+            }
         } else if (Files.isDirectory(path)) {
             out.printf("%s%n", path);
             describeComponent(out, path);
@@ -66,6 +74,17 @@ final class InspectCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
+    }
+
+    /** The subfolders that hold a component's config, sorted. */
+    private static java.util.List<Path> componentFolders(Path dir) {
+        try (var children = Files.list(dir)) {
+            return children.filter(Files::isDirectory)
+                    .filter(d -> firstExisting(d, "config.json", "scheduler_config.json", "tokenizer_config.json") != null)
+                    .sorted().toList();
+        } catch (java.io.IOException e) {
+            throw new JDiffusionException("cannot list " + dir + ": " + e.getMessage(), e);
+        }
     }
 
     private void describeComponent(PrintWriter out, Path dir) {

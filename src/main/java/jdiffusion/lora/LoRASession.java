@@ -27,7 +27,7 @@ import org.bytedeco.pytorch.Tensor;
  *
  * <pre>{@code
  * LoRASession loras = new LoRASession(unet, textEncoder);
- * Image img = loras.run(List.of(LoRASpec.file(path, 0.8)), null, used -> sample(...));
+ * GenerationResult r = loras.run(List.of(LoRASpec.file(path, 0.8)), null, used -> sample(used));
  * }</pre>
  */
 public final class LoRASession {

@@ -80,6 +80,12 @@ public final class ConfigJson {
         return n == null || n.isNull() ? null : n;
     }
 
+    /** Whether {@code key} holds a number (for keys older files wrote as a number and newer ones as an object). */
+    public boolean isNumber(String key) {
+        JsonNode n = get(key);
+        return n != null && n.isNumber();
+    }
+
     /** A nested object (transformers' {@code backbone_config}), or null when absent; its errors name this file. */
     public ConfigJson child(String key) {
         JsonNode n = get(key);

@@ -35,12 +35,14 @@ public record DPTImageProcessor(boolean doResize, int height, int width, int res
 
     public static DPTImageProcessor fromJson(Path file) {
         ConfigJson c = ConfigJson.read(file, "DPTImageProcessor");
-        ConfigJson size = c.child("size");
+        // "size" is {"height": h, "width": w}, or one number in older files (DPTFeatureExtractor)
+        Integer side = c.isNumber("size") ? c.getInt("size", 384) : null;
+        ConfigJson size = side != null ? null : c.child("size");
         if (c.getBoolean("do_pad", false)) throw c.error("do_pad", "is true; padding to size_divisor is not built");
         return c.build(() -> new DPTImageProcessor(
                 c.getBoolean("do_resize", true),
-                size == null ? 384 : size.getInt("height", 384),
-                size == null ? 384 : size.getInt("width", 384),
+                side != null ? side : size == null ? 384 : size.getInt("height", 384),
+                side != null ? side : size == null ? 384 : size.getInt("width", 384),
                 c.getInt("resample", 3),
                 c.getBoolean("keep_aspect_ratio", false),
                 c.getInt("ensure_multiple_of", 1),
