@@ -9,6 +9,7 @@ import jdiffusion.io.ModelFolder;
 import jdiffusion.schedulers.Scheduler;
 import jdiffusion.schedulers.SchedulerRun;
 import jdiffusion.tensor.TorchGenerator;
+import jdiffusion.tensor.NativeThreads;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
@@ -58,6 +59,7 @@ public final class StableDiffusionDepth2ImgPipeline implements AutoCloseable {
      */
     public static StableDiffusionDepth2ImgPipeline load(String model, Path tokenizerDir, Path depthEstimatorDir,
                                                         PipelineOptions options) {
+        NativeThreads.configureForInference();
         boolean file = StableDiffusionComponents.isFile(model);
         if (file && depthEstimatorDir == null) {
             throw new JDiffusionException(Path.of(model).getFileName() + " is a single-file checkpoint: its depth_model.* "

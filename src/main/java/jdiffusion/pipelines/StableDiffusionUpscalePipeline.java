@@ -16,6 +16,7 @@ import jdiffusion.schedulers.SchedulerRun;
 import jdiffusion.schedulers.Schedulers;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
+import jdiffusion.tensor.NativeThreads;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
@@ -58,6 +59,7 @@ public final class StableDiffusionUpscalePipeline implements AutoCloseable {
 
     /** A diffusers upscaler folder (model_index.json with low_res_scheduler and max_noise_level). Build outside any PointerScope. */
     public static StableDiffusionUpscalePipeline load(String model, PipelineOptions options) {
+        NativeThreads.configureForInference();
         ModelFolder folder = ModelFolder.resolve(model);
         String name = StableDiffusionComponents.displayName(model, folder);
         CLIPTokenizer tokenizer = CLIPTokenizer.load(folder.component("tokenizer"));
