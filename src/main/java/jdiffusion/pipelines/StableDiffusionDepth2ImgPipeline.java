@@ -8,14 +8,14 @@ import jdiffusion.image.Images;
 import jdiffusion.io.ModelFolder;
 import jdiffusion.schedulers.Scheduler;
 import jdiffusion.schedulers.SchedulerRun;
-import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.tensor.NativeThreads;
+import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
+import org.bytedeco.pytorch.global.torch;
 
 /**
  * diffusers' {@code StableDiffusionDepth2ImgPipeline} (stabilityai/stable-diffusion-2-depth): image-to-image
