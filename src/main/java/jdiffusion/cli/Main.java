@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
                 CreateRandomCommand.class,
                 BenchCommand.class,
                 BenchTrainCommand.class,
+                ServeCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec
