@@ -105,6 +105,8 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
 
         String prompt = f.text("prompt", "", MAX_PROMPT);
         String negative = f.text("negative_prompt", "", MAX_PROMPT);
+        checkText("prompt", prompt);
+        checkText("negative_prompt", negative);
         checkLoras(prompt, limits.loraDir());
 
         long seed = f.integer("seed", -1L, -1L, 0xFFFF_FFFFL);
@@ -234,6 +236,17 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
             }
             default -> throw ApiException.invalid("scheduler", "scheduler '" + scheduler
                     + "' is not available; use automatic or karras (GET /sdapi/v1/schedulers)");
+        }
+    }
+
+    /** Control characters are refused here, not deep in the worker (the library refuses them too). */
+    private static void checkText(String field, String text) {
+        for (int i = 0; i < text.length(); i++) {
+            char c = text.charAt(i);
+            if (Character.isISOControl(c) && c != '\n' && c != '\t' && c != '\r') {
+                throw ApiException.invalid(field, field + " contains the control character U+"
+                        + String.format("%04X", (int) c) + " at position " + i);
+            }
         }
     }
 

@@ -32,7 +32,7 @@ final class ServerState {
     }
 
     static ObjectMapper mapper() {
-        ObjectMapper m = new ObjectMapper();
+        ObjectMapper m = new ObjectMapper().enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
         m.getFactory().setStreamReadConstraints(StreamReadConstraints.builder().maxNestingDepth(MAX_NESTING).build());
         return m;
     }
