@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
                 BenchCommand.class,
                 BenchTrainCommand.class,
                 ServeCommand.class,
+                BenchServeCommand.class,
         })
 public final class Main implements Runnable {
     @CommandLine.Spec
