@@ -5,7 +5,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Instant;
 import jdiffusion.image.PngWriter;
 import jdiffusion.pipelines.GenerationCancelledException;
 import jdiffusion.pipelines.GenerationResult;
@@ -88,9 +87,5 @@ final class JobRunner {
             throw new UncheckedIOException(e);
         }
         job.addImage(keep ? name : null, png, infotext);
-    }
-
-    static Instant now() {
-        return Instant.now();
     }
 }

@@ -29,10 +29,13 @@ final class LatentPreview {
 
     private LatentPreview() {}
 
-    /** The first image of a {@code [B, 4, h, w]} batch as RGB, upscaled to a viewable size. */
+    /**
+     * The first image of a {@code [B, 4, h, w]} batch as RGB, upscaled to a viewable size; null for
+     * latents of another layout (the factors are for 4-channel SD latents), so a preview never fails a job.
+     */
     static BufferedImage image(Tensor latents) {
         long[] s = Tensors.shape(latents);
-        if (s.length != 4 || s[1] != 4) throw new IllegalArgumentException("latents must be [B, 4, h, w], not " + Tensors.shapeString(s));
+        if (s.length != 4 || s[1] != 4) return null;
         int h = (int) s[2];
         int w = (int) s[3];
         float[] v = Tensors.toFloats(latents.get(0).contiguous());
@@ -69,7 +72,7 @@ final class LatentPreview {
     }
 
     static byte[] jpeg(BufferedImage img) {
-        return Base64Images.encode(img, "jpeg");
+        return img == null ? null : Base64Images.encode(img, "jpeg");
     }
 
     /** ComfyUI's frame: big-endian int 1 (preview), big-endian int 1 (JPEG), the JPEG bytes. */
