@@ -29,7 +29,7 @@ class ModelCatalogTest {
     void listsFoldersFilesAndHubReposAndMatchesByTitleOnly(@TempDir Path dir) throws Exception {
         try (ModelCatalog c = new ModelCatalog(TestServer.MODEL, modelsDir(dir), null, 1)) {
             List<String> titles = c.entries().stream().map(ModelCatalog.Entry::title).toList();
-            assertEquals(List.of("tiny-shapes", "other-shapes", "org/tiny", "single.safetensors"), titles);
+            assertEquals(List.of("tiny-shapes", "org/tiny", "other-shapes", "single.safetensors"), titles);
             assertEquals("single.safetensors", c.find("single").orElseThrow().title());
             assertEquals("single.safetensors", c.find("single.safetensors [0123abcd]").orElseThrow().title());
             assertTrue(c.find("/etc/passwd").isEmpty());
