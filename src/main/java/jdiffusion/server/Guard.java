@@ -10,7 +10,8 @@ import java.util.Locale;
 /**
  * Checks every request (and every WebSocket upgrade) before its route runs:
  * <ol>
- * <li>credentials, when the server has any: {@code Authorization: Bearer TOKEN}, or A1111's
+ * <li>credentials, when the server has any (the page's three static files excepted: they hold no
+ *     data, and a browser cannot send a header when it opens a page): {@code Authorization: Bearer TOKEN}, or A1111's
  *     {@code --api-auth} basic form; a WebSocket upgrade may carry {@code ?token=} instead, since
  *     browsers cannot set headers on one. Compared in constant time; never echoed;</li>
  * <li>a foreign {@code Origin} is refused while the {@code Host} is loopback (ComfyUI's guard: a web
@@ -44,7 +45,7 @@ final class Guard {
         if (origin != null && loopbackHost && !sameAuthority(origin, host)) {
             throw new ApiException(403, "forbidden_origin", null, "requests from another site's page are refused");
         }
-        if (!credentials) return;
+        if (!credentials || (!upgrade && WebPage.isPageFile(ctx.path()) && ctx.method().name().equals("GET"))) return;
         String auth = ctx.header("Authorization");
         if (auth == null && upgrade && ctx.queryParam("token") != null && bearer != null) auth = "Bearer " + ctx.queryParam("token");
         if (auth == null || !(matches(auth, bearer) || matches(auth, basic))) {

@@ -68,6 +68,7 @@ public final class JDiffusionServer implements AutoCloseable {
             config.routes.wsBeforeUpgrade(ctx -> guard.check(ctx, true));
             a1111.register(config.routes);
             jobs.register(config.routes);
+            WebPage.register(config.routes);
             config.routes.exception(ApiException.class, (e, ctx) -> state.error(ctx, e.status, e.error, e.field, e.getMessage()));
             config.routes.exception(HttpResponseException.class, (e, ctx) -> state.error(ctx, e.getStatus(),
                     switch (e.getStatus()) {

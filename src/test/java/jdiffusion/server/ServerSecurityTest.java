@@ -49,6 +49,10 @@ class ServerSecurityTest {
                 assertFalse(r.text().contains(TOKEN), "the token is never echoed");
             }
             assertEquals(401, s.post("/sdapi/v1/txt2img", "{}").status());
+            // the page's static files hold no data and load without credentials (a browser cannot send a header to open a page)
+            TestServer.Response page = s.get("/");
+            assertEquals(200, page.status());
+            assertTrue(page.text().contains("<title>jdiffusion</title>") && !page.text().contains(TOKEN));
             s.authorization = "Bearer wrong";
             assertEquals(401, s.get("/sdapi/v1/options").status());
             s.authorization = "Bearer " + TOKEN;
