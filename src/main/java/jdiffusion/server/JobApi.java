@@ -100,7 +100,15 @@ final class JobApi {
         int offset = intParam(ctx, "offset", 0, 0, Integer.MAX_VALUE);
         ObjectNode o = s.json.createObjectNode();
         ArrayNode jobs = o.putArray("jobs");
-        for (Job j : s.queue.list(status, limit, offset)) jobs.add(status(j));
+        for (Job j : s.queue.list(status, limit, offset)) {
+            // a list of img2img jobs would repeat every uploaded image: they are left out, as A1111 leaves them out
+            ObjectNode entry = status(j);
+            ObjectNode parameters = entry.get("parameters").deepCopy();
+            if (parameters.has("init_images")) parameters.putNull("init_images");
+            if (parameters.has("mask")) parameters.putNull("mask");
+            entry.set("parameters", parameters);
+            jobs.add(entry);
+        }
         o.put("limit", limit).put("offset", offset);
         s.send(ctx, 200, o);
     }

@@ -39,7 +39,7 @@ class JournalRestartTest {
         try (TestServer first = TestServer.start(out, o -> o.withLimits(1024L * 1024, 1000, 16, 64L << 20))) {
             finished = first.post("/v1/jobs", job(500, 2)).json().get("id").asText();
             assertEquals("succeeded", first.awaitJob(finished, 60).get("status").asText());
-            String running = first.post("/v1/jobs", job(501, 60)).json().get("id").asText();
+            String running = first.post("/v1/jobs", job(501, 40)).json().get("id").asText();
             first.awaitStep(running, 60);
             pending.add(running);
             pending.add(first.post("/v1/jobs", job(502, 3)).json().get("id").asText());
@@ -61,7 +61,7 @@ class JournalRestartTest {
         }
         try (TestServer ref = TestServer.start(reference, o -> o.withLimits(1024L * 1024, 1000, 16, 64L << 20))) {
             long[] seeds = {501, 502, 503};
-            int[] steps = {60, 3, 3};
+            int[] steps = {40, 3, 3};
             for (int i = 0; i < 3; i++) {
                 ObjectNode body = job(seeds[i], steps[i]);
                 if (i == 2) body.put("batch_size", 2);
