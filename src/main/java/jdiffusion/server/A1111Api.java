@@ -137,7 +137,7 @@ final class A1111Api {
         o.putArray("styles");
         o.put("job_timestamp", JOB_TIMESTAMP.format(job.started() == null ? job.created : job.started()));
         o.put("clip_skip", p.clipSkip() + 1);
-        o.put("is_using_inpainting_conditioning", p.mask() != null);
+        o.put("is_using_inpainting_conditioning", p.isInpainting());
         o.put("version", "jdiffusion 0.1.0");
         ArrayNode warnings = o.putArray("warnings");
         p.warnings().forEach(warnings::add);

@@ -45,7 +45,20 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
     }
 
     boolean isImg2Img() {
-        return initImage != null;
+        return type.equals("img2img");
+    }
+
+    /** img2img with a mask (the body says so; the decoded mask is dropped once the job has ended). */
+    boolean isInpainting() {
+        JsonNode m = body.get("mask");
+        return isImg2Img() && m != null && m.isTextual() && !m.textValue().isEmpty();
+    }
+
+    /** The same parameters without the decoded images: what a finished job keeps (its body still has them). */
+    GenerationParams withoutImages() {
+        return new GenerationParams(type, body, prompt, negativePrompt, seed, sampler, steps, cfgScale, width, height,
+                batchSize, nIter, model, clipSkip, eta, null, null, maskBlur, denoisingStrength, resizeMode, sendImages,
+                saveImages, forceTaskId, warnings);
     }
 
     /** The library request for image {@code index} of this job: one image, seed + index. */
@@ -55,7 +68,7 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
                 .size(width, height).seed(seed + index).numImages(1).clipSkip(clipSkip)
                 .longPrompts(LongPromptMode.CHUNK).loraDir(loraDir).vaeTiling(VAETiling.AUTO);
         if (eta > 0 && sampler.equals("DDIM")) b.eta(eta);
-        if (initImage != null) {
+        if (isImg2Img()) {
             b.initImage(initImage).strength(denoisingStrength).resizeMode(resizeMode);
             if (mask != null) b.mask(mask).maskBlur(maskBlur).keepUnmasked(true);
         }

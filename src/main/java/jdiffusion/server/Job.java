@@ -32,7 +32,8 @@ final class Job {
     }
 
     final String id;
-    final GenerationParams params;
+    /** Its images are dropped once the job has ended (see {@link #finish}); the other fields stay. */
+    volatile GenerationParams params;
     /** Journaled (job API) or not (an A1111 blocking call, whose caller is gone if the server dies). */
     final boolean durable;
     final Instant created;
@@ -126,6 +127,7 @@ final class Job {
     /** The job's end; true when this call ended it (a job ends once). */
     synchronized boolean finish(Status end, String message, Instant now) {
         if (status.finished()) return false;
+        params = params.withoutImages(); // decoded uploads are not kept for the job list
         status = end;
         error = message;
         finished = now;
