@@ -4,7 +4,6 @@ import io.javalin.Javalin;
 import io.javalin.http.HttpResponseException;
 import java.nio.file.Files;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.util.UUID;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,7 +43,7 @@ public final class JDiffusionServer implements AutoCloseable {
         try {
             Files.createDirectories(options.outputs());
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create " + options.outputs(), e);
+            throw new jdiffusion.JDiffusionException("--outputs " + options.outputs() + " cannot be created: " + e.getMessage(), e);
         }
         ModelCatalog catalog = new ModelCatalog(options.defaultModel(), options.modelsDir(), options.embeddingsDir(), options.maxModels());
         ServerState state = new ServerState(options, catalog);

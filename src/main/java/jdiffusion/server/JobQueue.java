@@ -61,7 +61,14 @@ final class JobQueue implements AutoCloseable {
                     + " jobs (--queue-size " + capacity + "); retry later");
         }
         if (jobs.containsKey(job.id)) throw new ApiException(409, "duplicate_id", "force_task_id", "a job " + job.id + " exists already");
-        if (job.durable) journal.submitted(job.id, job.created, job.params.body());
+        if (job.durable) {
+            try {
+                journal.submitted(job.id, job.created, job.params.body());
+            } catch (java.io.UncheckedIOException e) {
+                LOG.error("the job journal cannot be written", e);
+                throw new ApiException(503, "journal_unwritable", null, "the server cannot record the job on disk; it was not accepted");
+            }
+        }
         jobs.put(job.id, job);
         waiting.addLast(job);
         notifyAll();

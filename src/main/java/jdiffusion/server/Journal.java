@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import jdiffusion.JDiffusionException;
 import jdiffusion.io.AtomicFiles;
 
 /**
@@ -60,7 +61,11 @@ final class Journal implements AutoCloseable {
                     } catch (IOException torn) {
                         continue; // the last line of a process killed mid-write
                     }
-                    read(rec, byId);
+                    try {
+                        read(rec, byId);
+                    } catch (RuntimeException unreadable) {
+                        // a record edited by hand or from another version: skipped, the rest is read
+                    }
                 }
             }
             List<Entry> entries = List.copyOf(byId.values());
@@ -80,8 +85,8 @@ final class Journal implements AutoCloseable {
             });
             FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
             return new Journal(json, file, entries, channel);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot open the job journal " + file, e);
+        } catch (IOException | RuntimeException e) {
+            throw new JDiffusionException("cannot open the job journal " + file + ": " + e.getMessage(), e);
         }
     }
 
