@@ -40,6 +40,17 @@ class ServerSecurityTest {
     }
 
     @Test
+    void theServeCommandRefusesANonLoopbackHostInOneLine(@TempDir Path out) {
+        var cli = jdiffusion.cli.Main.commandLine();
+        var err = new java.io.StringWriter();
+        cli.setErr(new java.io.PrintWriter(err));
+        int code = cli.execute("serve", "--host", "0.0.0.0", "--port", "0", "--outputs", out.toString());
+        assertEquals(2, code);
+        String text = err.toString().strip();
+        assertTrue(text.startsWith("error: --host 0.0.0.0 is reachable from other machines") && !text.contains("\n"), text);
+    }
+
+    @Test
     void everyRouteNeedsTheTokenOrBasicCredentials(@TempDir Path out) throws Exception {
         try (TestServer s = TestServer.start(out, o -> o.withToken(TOKEN, "alice:wonder"))) {
             for (String path : new String[] {"/sdapi/v1/options", "/sdapi/v1/sd-models", "/v1/jobs", "/v1/images/x-0.png", "/nothing"}) {
