@@ -239,4 +239,21 @@ class A1111ApiTest {
         assertTrue(JSON.readTree(r.json().get("info").asText()).get("warnings").toString().contains("interrupted"));
         assertFalse(server.get("/sdapi/v1/progress").json().get("state").get("interrupted").asBoolean());
     }
+
+    @Test
+    void skipDropsTheCurrentImageAndGoesOnWithTheNext() throws Exception {
+        CompletableFuture<TestServer.Response> call = CompletableFuture.supplyAsync(() ->
+                server.post("/sdapi/v1/txt2img", txt2img(8).put("steps", 150).put("n_iter", 2)));
+        for (int i = 0; i < 400; i++) {
+            JsonNode state = server.get("/sdapi/v1/progress").json().get("state");
+            if (state.get("job_no").asInt() == 0 && state.get("sampling_step").asInt() > 1) break;
+            TestServer.sleep(25);
+        }
+        assertTrue(server.post("/sdapi/v1/skip", "").json().isObject());
+        TestServer.Response r = call.get();
+        assertEquals(200, r.status(), r.text());
+        JsonNode info = JSON.readTree(r.json().get("info").asText());
+        assertEquals(1, r.json().get("images").size(), "the first image was skipped, the second made");
+        assertTrue(info.get("infotexts").get(0).asText().contains("Seed: 9"), info.toString());
+    }
 }
