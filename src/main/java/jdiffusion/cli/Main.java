@@ -32,6 +32,8 @@ import picocli.CommandLine.Command;
                 SampleCommand.class,
                 FinetuneDdpmCommand.class,
                 TrainClassConditionedCommand.class, EvalClassConditionedCommand.class,
+                ServeCommand.class,
+                BenchServeCommand.class,
         })
 public final class Main implements Callable<Integer> {
     @CommandLine.Spec
