@@ -57,28 +57,36 @@ public final class LoRAMerge implements AutoCloseable {
      */
     public static LoRAMerge apply(List<Applied> loras, Map<Component, Map<String, Tensor>> weights) {
         List<Saved> saved = new ArrayList<>();
-        try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
-            // 1. the summed update of every touched weight, in float32 on the weight's device
-            Map<Target, Tensor> deltas = new LinkedHashMap<>();
+        try (NoGradGuard noGrad = new NoGradGuard()) {
+            // 1. the updates of every touched weight, in LoRA order; every target checked before anything changes
+            Map<Target, List<Map.Entry<LoRAWeights.Module, Double>>> updates = new LinkedHashMap<>();
             for (Applied a : loras) {
                 for (LoRAWeights.Module m : a.weights().modules()) {
                     double scale = a.scale(m.target().component());
                     if (scale == 0) continue;
-                    Tensor w = live(weights, m.target());
-                    Tensor d = m.delta(scale, w.device());
-                    deltas.merge(m.target(), d, Tensor::add);
+                    live(weights, m.target());
+                    updates.computeIfAbsent(m.target(), t -> new ArrayList<>()).add(Map.entry(m, scale));
                 }
             }
-            // 2. save, then overwrite in place (the modules keep pointing at the same storage)
-            for (Map.Entry<Target, Tensor> e : deltas.entrySet()) {
-                // our own handles on the weight's storage, so the caller's map may be freed meanwhile
-                Tensor w = live(weights, e.getKey()).detach();
-                Tensor original = w.clone();
-                w.retainReference(); // both outlive this scope; released by close()
-                original.retainReference();
-                saved.add(new Saved(w, original));
-                Tensor merged = w.to(ScalarType.Float).add(e.getValue());
-                w.copy_(merged.to(w.scalar_type()));
+            // 2. one weight at a time: its summed update in float32, the original saved, the weight overwritten in
+            // place (the modules keep pointing at the same storage). One delta alive at a time: a LoRA on every
+            // UNet layer (LCM-LoRA: 278 weights) would otherwise hold a float32 copy of the whole UNet (3.4 GB).
+            for (Map.Entry<Target, List<Map.Entry<LoRAWeights.Module, Double>>> e : updates.entrySet()) {
+                try (PointerScope step = new PointerScope()) {
+                    // our own handles on the weight's storage, so the caller's map may be freed meanwhile
+                    Tensor w = live(weights, e.getKey()).detach();
+                    Tensor delta = null;
+                    for (Map.Entry<LoRAWeights.Module, Double> u : e.getValue()) {
+                        Tensor d = u.getKey().delta(u.getValue(), w.device());
+                        delta = delta == null ? d : delta.add(d);
+                    }
+                    Tensor original = w.clone();
+                    w.retainReference(); // both outlive this scope; released by close()
+                    original.retainReference();
+                    saved.add(new Saved(w, original));
+                    Tensor merged = w.to(ScalarType.Float).add(delta);
+                    w.copy_(merged.to(w.scalar_type()));
+                }
             }
         } catch (RuntimeException e) {
             new LoRAMerge(saved).close();
