@@ -1,5 +1,6 @@
 package jdiffusion.tensor;
 
+import java.lang.ref.Reference;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.bytedeco.pytorch.Module;
@@ -36,10 +37,18 @@ public final class ModuleTensors {
     }
 
     private static void collect(StringTensorDict dict, String prefix, Map<String, Tensor> out) {
+        // items() is a reference to the dictionary's own vector, and key()/value() references into it:
+        // `dict` must stay reachable until the loop ends, or the collector may free the dictionary while
+        // its keys are read (seen as garbage parameter names under load, with two training workers).
         StringTensorDictItemVector items = dict.items();
-        for (long i = 0; i < items.size(); i++) {
-            // value() is a reference into `items`: the C++ copy constructor gives an owning handle
-            out.put(prefix + items.get(i).key().getString(), new Tensor(items.get(i).value()));
+        try {
+            for (long i = 0; i < items.size(); i++) {
+                // the C++ copy constructor gives an owning handle that outlives the dictionary
+                out.put(prefix + items.get(i).key().getString(), new Tensor(items.get(i).value()));
+            }
+        } finally {
+            Reference.reachabilityFence(dict);
+            Reference.reachabilityFence(items);
         }
     }
 }

@@ -71,8 +71,10 @@ class JavaModuleTest {
     private static List<String> nativeNames(Module root) {
         List<String> names = new ArrayList<>();
         try (PointerScope ignored = new PointerScope()) {
-            StringSharedModuleDictItemVector items = root.named_modules("", false).items();
+            var dict = root.named_modules("", false);
+            StringSharedModuleDictItemVector items = dict.items(); // a view into `dict`: keep it reachable
             for (long i = 0; i < items.size(); i++) names.add(items.get(i).key().getString());
+            java.lang.ref.Reference.reachabilityFence(dict);
         }
         return names;
     }
