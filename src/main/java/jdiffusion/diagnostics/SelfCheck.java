@@ -3,8 +3,10 @@ package jdiffusion.diagnostics;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.BiFunction;
+import jdiffusion.nn.AttentionKernel;
 import jdiffusion.nn.Functional;
 import jdiffusion.nn.Layers;
+import jdiffusion.tensor.CpuClass;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.javacpp.PointerScope;
@@ -97,9 +99,14 @@ public final class SelfCheck {
                 (m, x) -> ((org.bytedeco.pytorch.GroupNormImpl) m).forward(x)));
         list.add(new Case("layer norm 320", Layers.layerNorm(320, 1e-5), new long[] {2, 64, 320}, 320, 3,
                 (m, x) -> ((org.bytedeco.pytorch.LayerNormImpl) m).forward(x)));
-        // attention as the models call it: q = k = v split from one input [B, heads, N, 3d]
-        list.add(new Case("attention 5 heads x 64, 256 tokens", null, new long[] {2, 5, 256, 3 * 64}, 256, 6,
-                (m, x) -> torch.scaled_dot_product_attention(x.narrow(3, 0, 64), x.narrow(3, 64, 64), x.narrow(3, 128, 64))));
+        // attention with the kernel the models pick for this dtype and CPU (AttentionKernel): q, k, v split
+        // from one input [B, heads, N, 3d]
+        list.add(new Case("attention 5x64, 256 tokens, training", null, new long[] {2, 5, 256, 3 * 64}, 256, 6,
+                (m, x) -> AttentionKernel.choose(x.scalar_type(), true, true, CpuClass.current())
+                        .run(x.narrow(3, 0, 64), x.narrow(3, 64, 64), x.narrow(3, 128, 64))));
+        list.add(new Case("attention 5x64, 256 tokens, inference", null, new long[] {2, 5, 256, 3 * 64}, 256, 6,
+                (m, x) -> AttentionKernel.choose(x.scalar_type(), true, false, CpuClass.current())
+                        .run(x.narrow(3, 0, 64), x.narrow(3, 64, 64), x.narrow(3, 128, 64))));
         list.add(new Case("silu", null, new long[] {2, 64, 16, 16}, 1, 2, (m, x) -> Functional.silu(x)));
         list.add(new Case("gelu", null, new long[] {2, 64, 640}, 1, 2, (m, x) -> Functional.gelu(x)));
         list.add(new Case("upsample nearest 2x", null, new long[] {2, 64, 8, 8}, 4, 1,

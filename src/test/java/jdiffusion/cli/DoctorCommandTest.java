@@ -17,7 +17,7 @@ class DoctorCommandTest {
             assertTrue(out.contains(line), "the report has " + line + "\n" + out);
         }
         assertTrue(out.contains("conv 3x3 320->4 (UNet conv_out)"), out);
-        assertTrue(out.contains("attention"), out);
+        assertTrue(out.contains("attention 5x64, 256 tokens, inference"), out);
         // on a CPU whose kernels are wrong this fails, naming the op: that is the point
         assertFalse(out.contains("WRONG"), out);
         assertTrue(out.matches("(?s).*\\n(\\d+) of \\1 comparisons right.*"), out);
