@@ -15,7 +15,7 @@ final class CLIPEncoder extends Module {
     private final Module layersList;
     final List<CLIPEncoderLayer> layers;
 
-    CLIPEncoder(CLIPTextConfig config) {
+    CLIPEncoder(CLIPEncoderShape config) {
         this.layersList = register_module("layers", new Module());
         List<CLIPEncoderLayer> list = new ArrayList<>();
         for (int i = 0; i < config.numHiddenLayers(); i++) {
