@@ -73,6 +73,16 @@ final class SampleCommand implements Callable<Integer> {
             description = "Scale of the guidance loss (the course's guidance_loss_scale; default: ${DEFAULT-VALUE}).")
     double guideScale;
 
+    @Option(names = "--clip-model", paramLabel = "DIR",
+            description = "A CLIP folder (CLIPModel config.json + weights, e.g. openai/clip-vit-base-patch32): guide toward --guide-prompt.")
+    Path clipModel;
+
+    @Option(names = "--clip-tokenizer", paramLabel = "DIR", description = "The CLIP tokenizer folder (default: --clip-model).")
+    Path clipTokenizer;
+
+    @Option(names = "--guide-prompt", description = "The text CLIP guidance steers toward.")
+    String guidePrompt;
+
     @Option(names = "--guide-through-unet",
             description = "Let the guidance gradient flow through the UNet too (the course's second variant; slower).")
     boolean guideThroughUnet;
@@ -87,8 +97,16 @@ final class SampleCommand implements Callable<Integer> {
         if (!out.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".png")) {
             throw new JDiffusionException("--out must name a .png file, got " + out);
         }
-        PixelGuidance guidance = guideColor == null ? null
-                : new PixelGuidance(ColorLoss.parse(guideColor), guideScale, guideThroughUnet);
+        if ((clipModel == null) != (guidePrompt == null)) {
+            throw new JDiffusionException("CLIP guidance needs both --clip-model and --guide-prompt");
+        }
+        if (clipModel != null && guideColor != null) {
+            throw new JDiffusionException("give either --guide-color or --clip-model/--guide-prompt, not both");
+        }
+        ClipGuide clip = clipModel == null ? null : ClipGuide.load(clipModel, clipTokenizer, guidePrompt);
+        PixelGuidance guidance = guideColor != null
+                ? new PixelGuidance(ColorLoss.parse(guideColor), guideScale, guideThroughUnet)
+                : clip != null ? new PixelGuidance(clip.loss(), guideScale, guideThroughUnet) : null;
         int n = steps != null ? steps : kind.equals("DDPM") ? 1000 : 50;
         long s = seed != null ? seed : new SecureRandom().nextInt() & 0x7fffffffL;
         PixelRequest request = new PixelRequest(numImages, n, s, classLabel, guidance);
@@ -118,6 +136,11 @@ final class SampleCommand implements Callable<Integer> {
             SafetensorsWriter.write(saveTensors, tensors); // through a temporary file
         }
         stdout.printf("Wrote %d images (seed %d, %s, %d steps) to %s%n", numImages, s, kind, n, out);
+        if (clip != null) {
+            stdout.printf(java.util.Locale.ROOT, "CLIP score (cosine similarity of the samples to the guide prompt, mean): %.4f%n",
+                    clip.score(result.images()));
+            clip.close();
+        }
         if (result.guidanceLoss().length > 0) {
             float[] l = result.guidanceLoss();
             stdout.printf("Guidance loss: first step %.4f, last step %.4f%n", l[0], l[l.length - 1]);

@@ -65,4 +65,33 @@ class SampleCommandTest {
         }
         assertFalse(Files.exists(grid));
     }
+
+    /** CLIP guidance through the CLI: the CLIP score of the samples to the prompt rises with the guidance scale. */
+    @Test
+    void clipGuidanceRaisesTheClipScore(@TempDir Path dir) throws Exception {
+        String model = Golden.model("ddpm-tiny-pipeline").toString();
+        String clip = Golden.model("clip-tiny").toString();
+        String tokenizer = Golden.shared().resolve("clip-tokenizer/sd1").toString();
+        double[] score = new double[2];
+        String[] scales = {"0", "400"};
+        for (int i = 0; i < 2; i++) {
+            CliRunner r = CliRunner.run("sample", "--model", model, "--sampler", "DDIM", "--steps", "6", "--num-images", "2",
+                    "--seed", "3", "--out", dir.resolve("c" + i + ".png").toString(), "--clip-model", clip,
+                    "--clip-tokenizer", tokenizer, "--guide-prompt", "a photo of a cat", "--guide-scale", scales[i]);
+            assertEquals(0, r.exitCode(), r.err());
+            String line = r.out().lines().filter(l -> l.startsWith("CLIP score")).findFirst().orElseThrow();
+            score[i] = Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+            System.out.println("guide scale " + scales[i] + ": " + line);
+        }
+        assertTrue(score[1] > score[0] + 0.1, "CLIP score " + score[0] + " -> " + score[1]);
+
+        for (String[] args : new String[][] {
+                {"sample", "--model", model, "--clip-model", clip, "--out", dir.resolve("x.png").toString()},
+                {"sample", "--model", model, "--clip-model", Golden.model("sd1-tiny-pipeline/text_encoder").toString(),
+                        "--guide-prompt", "cat", "--out", dir.resolve("x.png").toString()}}) {
+            CliRunner r = CliRunner.run(args);
+            assertEquals(2, r.exitCode(), r.err());
+            assertTrue(r.err().startsWith("error: ") && r.err().strip().lines().count() == 1, r.err());
+        }
+    }
 }

@@ -11,7 +11,8 @@ import org.bytedeco.pytorch.global.torch;
 /**
  * transformers {@code CLIPAttention}
  * (<a href="https://github.com/huggingface/transformers/blob/v4.47.0/src/transformers/models/clip/modeling_clip.py">modeling_clip.py</a>),
- * text-model use only: causal self-attention with separate q/k/v/out projections.
+ * self-attention with separate q/k/v/out projections: causal in the text tower, over every patch in the
+ * vision tower.
  *
  * <p>transformers 4.47 runs it either eagerly ({@code softmax(q k^T * head_dim^-0.5 + causal_mask) v}
  * with a finfo.min causal mask) or through SDPA with that mask; both equal libtorch's fused
@@ -21,15 +22,17 @@ import org.bytedeco.pytorch.global.torch;
 final class CLIPAttention extends JavaModule {
     private final int numHeads;
     private final int headDim;
+    private final boolean causal;
     final LinearImpl kProj; // weight [C, C], bias [C]
     final LinearImpl vProj; // weight [C, C], bias [C]
     final LinearImpl qProj; // weight [C, C], bias [C]
     final LinearImpl outProj; // weight [C, C], bias [C]
 
-    CLIPAttention(CLIPTextConfig config) {
+    CLIPAttention(CLIPEncoderShape config) {
         int c = config.hiddenSize();
         this.numHeads = config.numAttentionHeads();
         this.headDim = config.headDim();
+        this.causal = config.causal();
         // Registered in transformers' order, so named_parameters() lists keys as the checkpoint does.
         // Layers.linear (not a plain LinearImpl) so that LoRA training can hook these as the UNet's.
         this.kProj = register_module("k_proj", Layers.linear(c, c, true));
@@ -38,7 +41,7 @@ final class CLIPAttention extends JavaModule {
         this.outProj = register_module("out_proj", Layers.linear(c, c, true));
     }
 
-    /** hiddenStates [B, T, C] -> [B, T, C]; position t attends to positions 0..t. */
+    /** hiddenStates [B, T, C] -> [B, T, C]; in the text tower position t attends to positions 0..t. */
     Tensor forward(Tensor hiddenStates) {
         long b = hiddenStates.size(0);
         long t = hiddenStates.size(1);
@@ -46,7 +49,7 @@ final class CLIPAttention extends JavaModule {
         Tensor k = heads(kProj.forward(hiddenStates), b, t);
         Tensor v = heads(vProj.forward(hiddenStates), b, t);
         // Default scale is head_dim^-0.5, transformers' self.scale; dropout 0 at inference.
-        Tensor o = torch.scaled_dot_product_attention(q, k, v, new TensorOptional(), 0.0, true,
+        Tensor o = torch.scaled_dot_product_attention(q, k, v, new TensorOptional(), 0.0, causal,
                 new DoubleOptional(), false); // [B, H, T, D]
         o = o.transpose(1, 2).reshape(b, t, (long) numHeads * headDim); // [B, H, T, D] -> [B, T, H*D]
         return outProj.forward(o);

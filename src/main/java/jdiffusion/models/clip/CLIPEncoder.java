@@ -16,7 +16,7 @@ final class CLIPEncoder extends JavaModule {
     private final ModuleList layersList;
     final List<CLIPEncoderLayer> layers;
 
-    CLIPEncoder(CLIPTextConfig config) {
+    CLIPEncoder(CLIPEncoderShape config) {
         this.layersList = register_module("layers", new ModuleList());
         List<CLIPEncoderLayer> list = new ArrayList<>();
         for (int i = 0; i < config.numHiddenLayers(); i++) {

@@ -17,7 +17,7 @@ final class CLIPEncoderLayer extends JavaModule {
     final CLIPMLP mlp;
     final LayerNormImpl layerNorm2; // weight [C], bias [C]
 
-    CLIPEncoderLayer(CLIPTextConfig config) {
+    CLIPEncoderLayer(CLIPEncoderShape config) {
         this.selfAttn = register_module("self_attn", new CLIPAttention(config));
         this.layerNorm1 = register_module("layer_norm1", layerNorm(config));
         this.mlp = register_module("mlp", new CLIPMLP(config));
@@ -31,7 +31,7 @@ final class CLIPEncoderLayer extends JavaModule {
     }
 
     /** nn.LayerNorm(hidden_size, eps=layer_norm_eps); also the final LayerNorm of the transformer. */
-    static LayerNormImpl layerNorm(CLIPTextConfig config) {
+    static LayerNormImpl layerNorm(CLIPEncoderShape config) {
         // LongVector(long...) with an array: the single-long constructor would make a vector of that size.
         LayerNormOptions options = new LayerNormOptions(new LongVector(new long[] {config.hiddenSize()}));
         options.eps().put(config.layerNormEps());

@@ -16,7 +16,7 @@ final class CLIPMLP extends JavaModule {
     final LinearImpl fc1; // weight [I, C], bias [I]
     final LinearImpl fc2; // weight [C, I], bias [C]
 
-    CLIPMLP(CLIPTextConfig config) {
+    CLIPMLP(CLIPEncoderShape config) {
         this.activation = config.hiddenAct();
         this.fc1 = register_module("fc1", new LinearImpl(config.hiddenSize(), config.intermediateSize()));
         this.fc2 = register_module("fc2", new LinearImpl(config.intermediateSize(), config.hiddenSize()));

@@ -133,6 +133,31 @@ public record CLIPTextConfig(
             throw new JDiffusionException(file + ": expected a JSON object with the text encoder's config");
         }
         checkKind(file, tree);
+        return fromTree(file, tree);
+    }
+
+    /**
+     * The text tower of a {@code CLIPModel} config.json ({@code text_config}, with the top-level
+     * {@code projection_dim}); a file without one is a one-line error.
+     */
+    public static CLIPTextConfig fromCLIPModelJson(Path file) {
+        JsonNode tree;
+        try {
+            tree = JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw new JDiffusionException(file + ": cannot read the CLIP config (" + message(e) + ")", e);
+        }
+        JsonNode text = tree == null ? null : tree.get("text_config");
+        if (text == null || !text.isObject()) {
+            throw new JDiffusionException(file + " has no text_config: not a CLIPModel folder with a text side");
+        }
+        ObjectNode copy = ((ObjectNode) text).deepCopy();
+        copy.remove("model_type");
+        if (tree.has("projection_dim")) copy.set("projection_dim", tree.get("projection_dim"));
+        return fromTree(file, copy);
+    }
+
+    private static CLIPTextConfig fromTree(Path file, JsonNode tree) {
         // The file's keys over the transformers defaults: a missing key takes the default value.
         ObjectNode merged = JSON.valueToTree(defaults());
         merged.setAll((ObjectNode) tree);

@@ -22,8 +22,8 @@ final class CLIPTextTransformer extends JavaModule {
     CLIPTextTransformer(CLIPTextConfig config) {
         this.config = config;
         this.embeddings = register_module("embeddings", new CLIPTextEmbeddings(config));
-        this.encoder = register_module("encoder", new CLIPEncoder(config));
-        this.finalLayerNorm = register_module("final_layer_norm", CLIPEncoderLayer.layerNorm(config));
+        this.encoder = register_module("encoder", new CLIPEncoder(CLIPEncoderShape.of(config)));
+        this.finalLayerNorm = register_module("final_layer_norm", CLIPEncoderLayer.layerNorm(CLIPEncoderShape.of(config)));
     }
 
     /** inputIds [B, T] int64 on the model's device; the full transformers output. */

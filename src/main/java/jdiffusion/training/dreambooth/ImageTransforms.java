@@ -40,11 +40,23 @@ public final class ImageTransforms {
      * horizontal pass then vertical pass, each rounded to 8 bits as PIL does.
      */
     public static BufferedImage resizeBilinear(BufferedImage img, int width, int height) {
+        return resize(img, width, height, false);
+    }
+
+    /**
+     * PIL's {@code Image.resize((w, h), BICUBIC)} for RGB (CLIPImageProcessor's resample 3): the cubic
+     * filter with a = -0.5 and support 2, widened by the reduction factor, rounded and clipped to 8 bits.
+     */
+    public static BufferedImage resizeBicubic(BufferedImage img, int width, int height) {
+        return resize(img, width, height, true);
+    }
+
+    private static BufferedImage resize(BufferedImage img, int width, int height, boolean bicubic) {
         int w = img.getWidth();
         int h = img.getHeight();
         int[][] rgb = channels(img);
-        if (width != w) rgb = resampleRows(rgb, w, h, width);
-        if (height != h) rgb = resampleColumns(rgb, width, h, height);
+        if (width != w) rgb = resampleRows(rgb, w, h, width, bicubic);
+        if (height != h) rgb = resampleColumns(rgb, width, h, height, bicubic);
         return image(rgb, width, height);
     }
 
@@ -101,10 +113,20 @@ public final class ImageTransforms {
     /** For each output index: the first input index and the fixed-point weights (precompute_coeffs). */
     private record Coefficients(int[] start, int[][] weights) {}
 
-    private static Coefficients coefficients(int inSize, int outSize) {
+    /** PIL's bicubic filter (a = -0.5), support 2. */
+    private static double bicubic(double x) {
+        double a = -0.5;
+        x = Math.abs(x);
+        if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+        if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+        return 0.0;
+    }
+
+    private static Coefficients coefficients(int inSize, int outSize, boolean bicubic) {
         double scale = (double) inSize / outSize;
         double filterScale = Math.max(scale, 1.0);
-        double support = filterScale; // the triangle's support is 1
+        double support = (bicubic ? 2 : 1) * filterScale;
+        double ss = 1.0 / filterScale;
         int[] start = new int[outSize];
         int[][] weights = new int[outSize][];
         for (int xx = 0; xx < outSize; xx++) {
@@ -114,7 +136,8 @@ public final class ImageTransforms {
             double[] k = new double[xmax];
             double total = 0;
             for (int x = 0; x < xmax; x++) {
-                k[x] = triangle((x + xmin - center + 0.5) / filterScale);
+                double arg = (x + xmin - center + 0.5) * ss; // PIL multiplies by 1 / filterscale
+                k[x] = bicubic ? bicubic(arg) : triangle(arg);
                 total += k[x];
             }
             int[] fixed = new int[xmax];
@@ -134,8 +157,8 @@ public final class ImageTransforms {
         return (int) Math.max(0, Math.min(255, v));
     }
 
-    private static int[][] resampleRows(int[][] rgb, int w, int h, int outW) {
-        Coefficients c = coefficients(w, outW);
+    private static int[][] resampleRows(int[][] rgb, int w, int h, int outW, boolean bicubic) {
+        Coefficients c = coefficients(w, outW, bicubic);
         int[][] out = new int[3][outW * h];
         for (int ch = 0; ch < 3; ch++) {
             for (int y = 0; y < h; y++) {
@@ -150,8 +173,8 @@ public final class ImageTransforms {
         return out;
     }
 
-    private static int[][] resampleColumns(int[][] rgb, int w, int h, int outH) {
-        Coefficients c = coefficients(h, outH);
+    private static int[][] resampleColumns(int[][] rgb, int w, int h, int outH, boolean bicubic) {
+        Coefficients c = coefficients(h, outH, bicubic);
         int[][] out = new int[3][w * outH];
         for (int ch = 0; ch < 3; ch++) {
             for (int yy = 0; yy < outH; yy++) {
