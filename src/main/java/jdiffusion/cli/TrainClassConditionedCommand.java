@@ -8,6 +8,7 @@ import jdiffusion.training.pixel.ClassConditionedTraining;
 import jdiffusion.training.pixel.FashionMnist;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -47,9 +48,8 @@ final class TrainClassConditionedCommand implements Callable<Integer> {
     @Option(names = "--checkpoint-every", defaultValue = "200", description = "Steps between checkpoints (default: ${DEFAULT-VALUE}).")
     int checkpointEvery;
 
-    @Option(names = "--mixed-precision", paramLabel = "no|bf16", defaultValue = "no",
-            description = "bf16: forwards under bf16 autocast, weights and AdamW in float32 (default: ${DEFAULT-VALUE}).")
-    String mixedPrecision;
+    @Mixin
+    TrainingDTypeOption dtype;
 
     @Option(names = "--resume", description = "Continue from OUT/training_state.safetensors if it exists.")
     boolean resume;
@@ -60,11 +60,9 @@ final class TrainClassConditionedCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter stdout = spec.commandLine().getOut();
-        if (!mixedPrecision.equals("no") && !mixedPrecision.equals("bf16")) {
-            throw new jdiffusion.JDiffusionException("--mixed-precision must be no or bf16, got " + mixedPrecision);
-        }
+        boolean bf16 = dtype.bf16();
         var config = new ClassConditionedTraining.Config(data, epochs, subset, batchSize, lr, out, seed, emaDecay,
-                checkpointEvery, resume, List.of(32, 64, 64), 2, 4, mixedPrecision.equals("bf16"));
+                checkpointEvery, resume, List.of(32, 64, 64), 2, 4, bf16);
         ProgressBar[] bar = {null};
         double loss = ClassConditionedTraining.run(config, (step, total, epoch, l) -> {
             if (bar[0] == null) bar[0] = new ProgressBar(System.err, "training", total);
