@@ -52,7 +52,7 @@ public final class LoRAMerge implements AutoCloseable {
 
     /**
      * Merges {@code loras} into {@code weights} (component to the models' live parameters by
-     * name, as {@link jdiffusion.weights.WeightLoader#namedTensors} gives them). On failure the
+     * name, as {@link jdiffusion.tensor.ModuleTensors#namedTensors} gives them). On failure the
      * weights already changed are restored before the exception leaves.
      */
     public static LoRAMerge apply(List<Applied> loras, Map<Component, Map<String, Tensor>> weights) {

@@ -9,10 +9,10 @@ import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Function;
 import java.util.function.Supplier;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.LoRAKeyMap;
 import jdiffusion.weights.LoRAKeyMap.Component;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
@@ -46,8 +46,8 @@ public final class LoRASession {
         this.unet = unet;
         this.textEncoder = textEncoder;
         try (PointerScope scope = new PointerScope()) {
-            Map<String, long[]> unetShapes = shapes(WeightLoader.namedTensors(unet));
-            Map<String, long[]> textShapes = shapes(WeightLoader.namedTensors(textEncoder));
+            Map<String, long[]> unetShapes = shapes(ModuleTensors.namedTensors(unet));
+            Map<String, long[]> textShapes = shapes(ModuleTensors.namedTensors(textEncoder));
             this.shapes = Map.of(Component.UNET, unetShapes, Component.TEXT_ENCODER, textShapes);
             this.index = new LoRAKeyMap.Index(unetShapes.keySet(), textShapes.keySet());
         }
@@ -116,8 +116,8 @@ public final class LoRASession {
         }
         // fresh handles on the live parameters, freed with this scope (the merge keeps its own)
         try (PointerScope scope = new PointerScope()) {
-            return LoRAMerge.apply(applied, Map.of(Component.UNET, WeightLoader.namedTensors(unet),
-                    Component.TEXT_ENCODER, WeightLoader.namedTensors(textEncoder)));
+            return LoRAMerge.apply(applied, Map.of(Component.UNET, ModuleTensors.namedTensors(unet),
+                    Component.TEXT_ENCODER, ModuleTensors.namedTensors(textEncoder)));
         }
     }
 

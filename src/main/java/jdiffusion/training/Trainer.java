@@ -13,12 +13,10 @@ import java.util.concurrent.Future;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.SafetensorsFile;
 import jdiffusion.io.SafetensorsWriter;
-import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.BoolOptional;
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -107,12 +105,6 @@ public final class Trainer implements AutoCloseable {
                 parameters.forEach((k, p) -> ema.put(k, p.detach().clone()));
             }
         }
-    }
-
-    /** @deprecated moved to {@link ModuleTensors#parameters}; kept while other branches still call it here. */
-    @Deprecated(forRemoval = true)
-    public static Map<String, Tensor> parameters(Module module, String prefix) {
-        return ModuleTensors.parameters(module, prefix);
     }
 
     /**

@@ -180,7 +180,7 @@ public final class LoRAKeyMap {
         private final Map<String, Target> kohya = new HashMap<>();
 
         /**
-         * @param unetWeights        the UNet's parameter names (e.g. from {@link WeightLoader#namedTensors})
+         * @param unetWeights        the UNet's parameter names (e.g. from {@link ModuleTensors#namedTensors})
          * @param textEncoderWeights the text encoder's
          */
         public Index(Collection<String> unetWeights, Collection<String> textEncoderWeights) {

@@ -2,7 +2,6 @@ package jdiffusion.weights;
 
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
@@ -20,12 +19,6 @@ import org.bytedeco.pytorch.Tensor;
  */
 public final class WeightLoader {
     private WeightLoader() {}
-
-    /** @deprecated moved to {@link ModuleTensors#namedTensors}; kept while other branches still call it here. */
-    @Deprecated(forRemoval = true)
-    public static Map<String, Tensor> namedTensors(Module module) {
-        return ModuleTensors.namedTensors(module);
-    }
 
     /**
      * Loads every tensor of {@code module} from {@code weights}, converting to the module's dtype

@@ -13,6 +13,7 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
 import jdiffusion.JDiffusionException;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tools.bench.RandomModel;
 import jdiffusion.models.unet.UNet2DConditionConfig;
 import jdiffusion.models.unet.UNet2DConditionModel;
@@ -20,7 +21,6 @@ import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.LoRAKeyMap;
 import jdiffusion.weights.LoRAKeyMap.Component;
 import jdiffusion.weights.LoRAKeyMap.Target;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
@@ -107,7 +107,7 @@ class LCMLoRATest {
         try {
             Map<String, long[]> shapes;
             try (PointerScope s = new PointerScope()) {
-                shapes = shapes(WeightLoader.namedTensors(unet));
+                shapes = shapes(ModuleTensors.namedTensors(unet));
             }
             Map<String, long[]> targets = lcmTargets(shapes);
             assertEveryKindIsPresent(targets);
@@ -117,7 +117,7 @@ class LCMLoRATest {
                 try (PointerScope scope = new PointerScope(); NoGradGuard g = new NoGradGuard();
                      LoRAWeights w = read(f, shapes)) {
                     assertPlacesEveryEntry(w, targets, layout.name());
-                    Map<String, Tensor> live = WeightLoader.namedTensors(unet);
+                    Map<String, Tensor> live = ModuleTensors.namedTensors(unet);
                     Map<String, Tensor> before = new LinkedHashMap<>();
                     live.forEach((k, v) -> before.put(k, v.detach().clone()));
                     double scale = 1.0;
@@ -161,7 +161,7 @@ class LCMLoRATest {
         try {
             Map<String, long[]> shapes;
             try (PointerScope s = new PointerScope()) {
-                shapes = shapes(WeightLoader.namedTensors(unet));
+                shapes = shapes(ModuleTensors.namedTensors(unet));
             }
             Map<String, long[]> targets = lcmTargets(shapes);
             Map<String, Tensor> entries = new LinkedHashMap<>();
@@ -183,7 +183,7 @@ class LCMLoRATest {
         try {
             Map<String, long[]> shapes;
             try (PointerScope s = new PointerScope()) {
-                shapes = shapes(WeightLoader.namedTensors(unet));
+                shapes = shapes(ModuleTensors.namedTensors(unet));
             }
             List<TestLoRA> lora = new ArrayList<>(lcmLoRA(lcmTargets(shapes), 4, 8.0));
             // a module this UNet does not have (a third resnet in the first down block)
@@ -218,7 +218,7 @@ class LCMLoRATest {
         Map<String, long[]> shapes;
         UNet2DConditionModel unet = new UNet2DConditionModel(UNet2DConditionConfig.stableDiffusion15());
         try (PointerScope s = new PointerScope()) {
-            shapes = shapes(WeightLoader.namedTensors(unet));
+            shapes = shapes(ModuleTensors.namedTensors(unet));
         } finally {
             unet.close();
         }

@@ -12,6 +12,7 @@ import jdiffusion.nn.RandomInit;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
@@ -139,7 +140,7 @@ public final class ClassConditionedTraining {
             var objective = new PixelDiffusionObjective(net, noiseScheduler);
             TrainingConfig training = new TrainingConfig(steps, config.learningRate(), 0, TrainingConfig.LrSchedule.CONSTANT,
                     1, 0, 0.01, config.emaDecay(), config.bf16(), config.seed(), config.checkpointEvery());
-            Map<String, Tensor> parameters = Trainer.parameters(net, "");
+            Map<String, Tensor> parameters = ModuleTensors.parameters(net, "");
             double last;
             try (Trainer trainer = new Trainer(training, parameters, config.out().resolve(STATE_FILE))) {
                 if (config.resume()) trainer.resume();

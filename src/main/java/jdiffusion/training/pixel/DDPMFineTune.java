@@ -15,6 +15,7 @@ import jdiffusion.schedulers.DDIMScheduler;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
@@ -90,7 +91,7 @@ public final class DDPMFineTune {
                     TrainingConfig.LrSchedule.CONSTANT, config.gradAccumulation(), 0, 0.01, 0, false, config.seed(),
                     config.checkpointEvery());
             double last;
-            try (Trainer trainer = new Trainer(training, Trainer.parameters(unet.module(), ""), config.out().resolve(STATE_FILE))) {
+            try (Trainer trainer = new Trainer(training, ModuleTensors.parameters(unet.module(), ""), config.out().resolve(STATE_FILE))) {
                 if (config.resume()) trainer.resume();
                 DDIMScheduler sampler = (DDIMScheduler) Schedulers.create("DDIMScheduler", SchedulerConfigFile.parse(schedulerJson), Map.of());
                 trainer.run((step, micro, rng) -> objective.loss(data.batch(config.batchSize(), rng), null, rng),

@@ -9,11 +9,10 @@ import jdiffusion.models.ModelLoading;
 import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.Layers;
 import jdiffusion.nn.RandomInit;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.training.AdamW;
-import jdiffusion.training.Trainer;
 import jdiffusion.weights.KeyMap;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.LinearImpl;
@@ -69,7 +68,7 @@ public final class FashionClassifier extends JavaModule {
         long[] labels = new long[data.count()];
         for (int i = 0; i < labels.length; i++) labels[i] = data.label(i);
         Tensor labelTensor = Tensors.fromLongs(labels, labels.length);
-        Map<String, Tensor> params = Trainer.parameters(net, "");
+        Map<String, Tensor> params = ModuleTensors.parameters(net, "");
         params.values().forEach(p -> p.requires_grad_(true));
         int batch = 64;
         long step = 0;
@@ -109,7 +108,7 @@ public final class FashionClassifier extends JavaModule {
     public void save(Path file) {
         try (PointerScope scope = new PointerScope()) {
             Map<String, Tensor> tensors = new LinkedHashMap<>();
-            WeightLoader.namedTensors(this).forEach((k, t) -> tensors.put(k, t.detach().contiguous()));
+            ModuleTensors.namedTensors(this).forEach((k, t) -> tensors.put(k, t.detach().contiguous()));
             SafetensorsWriter.write(file, tensors, Map.of("format", "pt"));
         }
     }

@@ -14,8 +14,8 @@ import jdiffusion.io.SafetensorsWriter;
 import jdiffusion.models.unet2d.ClassConditionedUnet;
 import jdiffusion.models.unet2d.PixelDenoiser;
 import jdiffusion.models.unet2d.UNet2DModel;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.training.PipelineWriter;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
@@ -51,7 +51,7 @@ public final class PixelPipelineWriter {
         PipelineWriter.writeWeights(dir.resolve("diffusion_pytorch_model.safetensors"), unet, ScalarType.Float);
         if (model instanceof ClassConditionedUnet c) {
             try (PointerScope scope = new PointerScope()) {
-                var weight = WeightLoader.namedTensors(c).get("class_emb.weight").detach().contiguous();
+                var weight = ModuleTensors.namedTensors(c).get("class_emb.weight").detach().contiguous();
                 SafetensorsWriter.write(dir.resolve(ClassConditionedUnet.CLASS_EMB_FILE), Map.of("class_emb.weight", weight),
                         Map.of("format", "pt"));
             }

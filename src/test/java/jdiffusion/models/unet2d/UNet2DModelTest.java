@@ -12,8 +12,8 @@ import java.util.TreeSet;
 import jdiffusion.Golden;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.SafetensorsFile;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
@@ -77,7 +77,7 @@ class UNet2DModelTest {
             try (var scope = new PointerScope(); var noGrad = new NoGradGuard()) {
                 Tensor x = g.tensor("x");
                 Tensor labels = g.tensor("class_labels");
-                Golden.assertClose("class_emb.weight", WeightLoader.namedTensors(net).get("class_emb.weight"),
+                Golden.assertClose("class_emb.weight", ModuleTensors.namedTensors(net).get("class_emb.weight"),
                         g.tensor("class_emb_weight"), 0, 0);
                 Golden.assertClose("net_input", net.netInput(x, labels), g.tensor("net_input"), 0, 0);
                 Golden.assertClose("out", net.forward(x, g.tensor("timestep_batch"), labels), g.tensor("out"), rtol(g), atol(g));
@@ -94,7 +94,7 @@ class UNet2DModelTest {
         Path folder = Golden.model(name);
         UNet2DModel unet = new UNet2DModel(UNet2DConfig.fromJson(folder.resolve("config.json")));
         try (SafetensorsFile file = SafetensorsFile.open(folder.resolve("diffusion_pytorch_model.safetensors"))) {
-            assertEquals(new TreeSet<>(file.names()), new TreeSet<>(WeightLoader.namedTensors(unet).keySet()));
+            assertEquals(new TreeSet<>(file.names()), new TreeSet<>(ModuleTensors.namedTensors(unet).keySet()));
         } finally {
             unet.close();
         }

@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import jdiffusion.JDiffusionException;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tools.bench.RandomModel;
 import jdiffusion.tools.bench.RandomPipelineFolder;
 import jdiffusion.cli.CliRunner;
@@ -23,7 +24,6 @@ import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
-import jdiffusion.weights.WeightLoader;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
@@ -74,7 +74,7 @@ class AutoencoderTinyTest {
     static void build() {
         model = AutoencoderTiny.createRandom(AutoencoderTinyConfig.taesd(), 5, ScalarType.Float, Tensors.CPU);
         reference = new LinkedHashMap<>();
-        WeightLoader.namedTensors(model).forEach((k, v) -> reference.put(k, v.detach().to(ScalarType.Double).contiguous()));
+        ModuleTensors.namedTensors(model).forEach((k, v) -> reference.put(k, v.detach().to(ScalarType.Double).contiguous()));
     }
 
     @AfterAll
@@ -183,7 +183,7 @@ class AutoencoderTinyTest {
         Files.createDirectories(folder);
         Files.writeString(folder.resolve("config.json"), config);
         try (PointerScope s = new PointerScope()) {
-            SafetensorsWriter.write(folder.resolve("diffusion_pytorch_model.safetensors"), WeightLoader.namedTensors(m),
+            SafetensorsWriter.write(folder.resolve("diffusion_pytorch_model.safetensors"), ModuleTensors.namedTensors(m),
                     Map.of("format", "pt"));
         }
         return folder;
@@ -194,7 +194,7 @@ class AutoencoderTinyTest {
         Path folder = writeTaesdFolder(dir.resolve("taesd"), model, TAESD_CONFIG);
         assertTrue(AutoencoderTiny.isTinyFolder(folder));
         assertFalse(AutoencoderTiny.isTinyFolder(dir.resolve("nothing")));
-        Map<String, Tensor> names = WeightLoader.namedTensors(model);
+        Map<String, Tensor> names = ModuleTensors.namedTensors(model);
         // the published file's layout: 15 encoder layers, 19 decoder layers, bias-free stride-2 and post-upsample convs
         for (String k : List.of("encoder.layers.0.weight", "encoder.layers.2.weight", "encoder.layers.1.conv.4.bias",
                 "encoder.layers.14.bias", "decoder.layers.0.weight", "decoder.layers.6.weight", "decoder.layers.17.conv.0.weight",
@@ -226,7 +226,7 @@ class AutoencoderTinyTest {
         Path partial = Files.createDirectories(dir.resolve("partial"));
         Files.writeString(partial.resolve("config.json"), TAESD_CONFIG);
         try (PointerScope s = new PointerScope()) {
-            Map<String, Tensor> some = new LinkedHashMap<>(WeightLoader.namedTensors(model));
+            Map<String, Tensor> some = new LinkedHashMap<>(ModuleTensors.namedTensors(model));
             some.remove("decoder.layers.18.bias");
             SafetensorsWriter.write(partial.resolve("diffusion_pytorch_model.safetensors"), some, Map.of());
         }

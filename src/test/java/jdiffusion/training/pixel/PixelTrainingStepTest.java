@@ -6,9 +6,9 @@ import jdiffusion.models.unet2d.UNet2DModel;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.training.AdamW;
-import jdiffusion.training.Trainer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -23,7 +23,7 @@ class PixelTrainingStepTest {
             UNet2DModel unet = UNet2DModel.load(Golden.root().resolve(g.json.get("model").asText()), ScalarType.Float, Tensors.CPU);
             var sched = (DDPMScheduler) Schedulers.create("DDPMScheduler",
                     SchedulerConfigFile.parse(g.json.get("noise_scheduler_config").toString()), Map.of());
-            Map<String, Tensor> params = Trainer.parameters(unet, "");
+            Map<String, Tensor> params = ModuleTensors.parameters(unet, "");
             params.values().forEach(p -> p.requires_grad_(true));
             try (AdamW adamw = new AdamW(params, 0.01); var scope = new PointerScope()) {
                 var objective = new PixelDiffusionObjective(unet, sched);
