@@ -7,13 +7,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import jdiffusion.JDiffusionException;
-import jdiffusion.tools.bench.BenchReport;
-import jdiffusion.tools.bench.BenchSuite;
-import jdiffusion.tools.bench.Comparison;
 import jdiffusion.io.AtomicFiles;
 import jdiffusion.io.DType;
 import jdiffusion.tools.bench.BenchReport;
 import jdiffusion.tools.bench.BenchSuite;
+import jdiffusion.tools.bench.Comparison;
+import jdiffusion.tools.bench.DepthEstimatorBench;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -61,6 +60,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--tiny", description = "A tiny random model and small probe shapes: seconds (for tests).")
     boolean tiny;
 
+    @Option(names = "--depth-estimator", paramLabel = "DIR",
+            description = "Time only a depth model's depth estimator (DPT): load and one estimate per --dtype and --size;"
+                    + " DIR is a depth model folder (depth_estimator/, feature_extractor/) or a transformers DPT folder.")
+    Path depthEstimator;
+
     @Option(names = "--json", description = "Print the report as JSON.")
     boolean json;
 
@@ -97,6 +101,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         int threadCount = threads != null ? threads : BenchSuite.physicalCores();
         if (threadCount < 1) throw new JDiffusionException("--threads must be at least 1");
+        if (depthEstimator != null) return depthEstimator(out, s, types, threadCount);
         if (oneRun) {
             if (model == null || types.size() != 1 || s.size() != 1) {
                 throw new JDiffusionException("--one-run takes --model, one --dtype and one --size");
@@ -118,6 +123,33 @@ final class BenchCommand implements Callable<Integer> {
             report.printTable(out);
         }
         return report.runs().stream().allMatch(r -> r.finite()) ? 0 : 1;
+    }
+
+    /** {@code --depth-estimator}: one line (or JSON object) per dtype and size. */
+    private int depthEstimator(PrintWriter out, List<Integer> sizes, List<ScalarType> types, int threadCount) {
+        if (!java.nio.file.Files.isDirectory(depthEstimator)) {
+            throw new JDiffusionException("--depth-estimator " + depthEstimator + ": no such folder");
+        }
+        jdiffusion.tensor.NativeThreads.setComputeThreads(threadCount);
+        var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        var array = mapper.createArrayNode();
+        boolean finite = true;
+        for (ScalarType type : types) {
+            for (int size : sizes) {
+                DepthEstimatorBench.Result r = DepthEstimatorBench.run(depthEstimator, type, size, Math.max(steps, 3));
+                finite &= r.finite();
+                if (json) {
+                    array.add(mapper.valueToTree(r));
+                } else {
+                    out.printf(java.util.Locale.ROOT, "depth estimator %s, %dx%d image: load %.2f s, estimate %.3f s (depth %s), %s%n",
+                            r.dtype(), size, size, r.loadSeconds(), r.estimateSeconds(),
+                            jdiffusion.tensor.Tensors.shapeString(r.depthShape()), jdiffusion.diagnostics.SystemReport.cpuModel() + (jdiffusion.diagnostics.SystemReport.hasAmx() ? ", AMX" : ", no AMX"));
+                }
+            }
+        }
+        if (json) out.println(array);
+        out.flush();
+        return finite ? 0 : 1;
     }
 
     private static List<String> defaultDtypes() {
