@@ -22,7 +22,8 @@ final class ClipGuide implements AutoCloseable {
         this.loss = loss;
     }
 
-    static ClipGuide load(Path clipFolder, Path tokenizerFolder, String prompt) {
+    static ClipGuide load(Path clipPath, Path tokenizerFolder, String prompt) {
+        Path clipFolder = jdiffusion.io.ModelFolder.locate(clipPath.toString()); // a folder, or a Hub id in the local cache
         CLIPVisionModelWithProjection vision = CLIPVisionModelWithProjection.load(clipFolder, ScalarType.Float, Tensors.CPU);
         CLIPTokenizer tokenizer = CLIPTokenizer.load(tokenizerFolder != null ? tokenizerFolder : clipFolder);
         Tensor features;
