@@ -22,7 +22,8 @@ final class ClipGuide implements AutoCloseable {
         this.loss = loss;
     }
 
-    static ClipGuide load(Path clipFolder, Path tokenizerFolder, String prompt) {
+    static ClipGuide load(Path clipPath, Path tokenizerFolder, String prompt, int cuts, long seed) {
+        Path clipFolder = jdiffusion.io.ModelFolder.locate(clipPath.toString()); // a folder, or a Hub id in the local cache
         CLIPVisionModelWithProjection vision = CLIPVisionModelWithProjection.load(clipFolder, ScalarType.Float, Tensors.CPU);
         CLIPTokenizer tokenizer = CLIPTokenizer.load(tokenizerFolder != null ? tokenizerFolder : clipFolder);
         Tensor features;
@@ -33,7 +34,7 @@ final class ClipGuide implements AutoCloseable {
             features = text.textEmbeds(Tensors.fromLongs(longs, 1, longs.length)).detach().clone(); // [1, P]
         }
         vision.eval();
-        return new ClipGuide(vision, new ClipLoss(vision, features));
+        return new ClipGuide(vision, new ClipLoss(vision, features).withCuts(cuts, seed));
     }
 
     ClipLoss loss() {

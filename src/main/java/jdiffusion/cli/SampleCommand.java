@@ -83,6 +83,10 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--guide-prompt", description = "The text CLIP guidance steers toward.")
     String guidePrompt;
 
+    @Option(names = "--clip-cuts", defaultValue = "4",
+            description = "Random cuts the CLIP loss averages over, as the notebook's n_cuts; 1 = the whole image (default: ${DEFAULT-VALUE}).")
+    int clipCuts;
+
     @Option(names = "--guide-through-unet",
             description = "Let the guidance gradient flow through the UNet too (the course's second variant; slower).")
     boolean guideThroughUnet;
@@ -97,18 +101,18 @@ final class SampleCommand implements Callable<Integer> {
         if (!out.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".png")) {
             throw new JDiffusionException("--out must name a .png file, got " + out);
         }
+        long s = seed != null ? seed : new SecureRandom().nextInt() & 0x7fffffffL; // also seeds the CLIP cuts
         if ((clipModel == null) != (guidePrompt == null)) {
             throw new JDiffusionException("CLIP guidance needs both --clip-model and --guide-prompt");
         }
         if (clipModel != null && guideColor != null) {
             throw new JDiffusionException("give either --guide-color or --clip-model/--guide-prompt, not both");
         }
-        ClipGuide clip = clipModel == null ? null : ClipGuide.load(clipModel, clipTokenizer, guidePrompt);
+        ClipGuide clip = clipModel == null ? null : ClipGuide.load(clipModel, clipTokenizer, guidePrompt, clipCuts, s);
         PixelGuidance guidance = guideColor != null
                 ? new PixelGuidance(ColorLoss.parse(guideColor), guideScale, guideThroughUnet)
                 : clip != null ? new PixelGuidance(clip.loss(), guideScale, guideThroughUnet) : null;
         int n = steps != null ? steps : kind.equals("DDPM") ? 1000 : 50;
-        long s = seed != null ? seed : new SecureRandom().nextInt() & 0x7fffffffL;
         PixelRequest request = new PixelRequest(numImages, n, s, classLabel, guidance);
         Path folder = ModelFolder.locate(model);
 

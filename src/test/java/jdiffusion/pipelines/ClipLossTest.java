@@ -30,4 +30,26 @@ class ClipLossTest {
             }
         }
     }
+
+    /** Random cuts: the same seed gives the same loss, the loss stays differentiable, and one cut is the golden form. */
+    @Test
+    void randomCutsAreSeededAndDifferentiable() {
+        try (Golden g = Golden.open("clip_guidance_loss")) {
+            var clip = CLIPVisionModelWithProjection.load(Golden.root().resolve(g.json.get("model").asText()), ScalarType.Float, Tensors.CPU);
+            try (var scope = new PointerScope()) {
+                ClipLoss whole = new ClipLoss(clip, g.tensor("text_features"));
+                Tensor image = g.tensor("image").requires_grad_(true);
+                double a = whole.withCuts(4, 11).apply(image).item_double();
+                double b = whole.withCuts(4, 11).apply(image).item_double();
+                double c = whole.withCuts(4, 12).apply(image).item_double();
+                org.junit.jupiter.api.Assertions.assertEquals(a, b);
+                org.junit.jupiter.api.Assertions.assertNotEquals(a, c);
+                Tensor grad = torch.grad(new TensorVector(whole.withCuts(4, 11).apply(image)), new TensorVector(image)).get(0);
+                org.junit.jupiter.api.Assertions.assertTrue(Tensors.maxAbs(grad) > 0);
+                Golden.assertClose("one cut = golden loss", whole.withCuts(1, 0).apply(image).reshape(-1), g.tensor("loss").reshape(-1), 1e-4, 1e-6);
+            } finally {
+                clip.close();
+            }
+        }
+    }
 }
