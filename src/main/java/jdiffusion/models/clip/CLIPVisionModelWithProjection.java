@@ -15,7 +15,6 @@ import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.EmbeddingImpl;
 import org.bytedeco.pytorch.LayerNormImpl;
 import org.bytedeco.pytorch.LinearImpl;
-import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
@@ -38,7 +37,7 @@ public final class CLIPVisionModelWithProjection extends JavaModule {
     public record Output(Tensor imageEmbeds, Tensor poolerOutput, Tensor lastHiddenState, List<Tensor> hiddenStates) {}
 
     /** {@code vision_model}: the transformer without the projection. */
-    private static final class VisionTransformer extends Module {
+    private static final class VisionTransformer extends JavaModule {
         final Embeddings embeddings;
         final LayerNormImpl preLayrnorm;
         final CLIPEncoder encoder;
@@ -54,7 +53,7 @@ public final class CLIPVisionModelWithProjection extends JavaModule {
     }
 
     /** {@code CLIPVisionEmbeddings}: class token + patches, plus learned position embeddings. */
-    private static final class Embeddings extends Module {
+    private static final class Embeddings extends JavaModule {
         final Tensor classEmbedding;      // [C]
         final Conv2dImpl patchEmbedding;  // [C, 3, p, p], no bias
         final EmbeddingImpl positionEmbedding; // [patches + 1, C]
