@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import jdiffusion.tensor.ConvolutionBackends;
+import jdiffusion.tensor.CpuClass;
 import jdiffusion.tensor.NativeThreads;
 import org.bytedeco.pytorch.global.torch;
 
@@ -39,8 +40,8 @@ public final class SystemReport {
         List<String> present = new ArrayList<>();
         for (String f : ISA_FLAGS) if (flags.contains(f)) present.add(f);
         r.put("vector extensions", present.isEmpty() ? "none of " + String.join(" ", ISA_FLAGS) : String.join(" ", present));
-        r.put("CPU class", hasAmx(flags) ? "AMX (oneDNN uses AMX tiles for bf16)"
-                : "no AMX (oneDNN's AVX-512/AVX2 kernels; see the self-check below)");
+        r.put("CPU class", CpuClass.current() + (hasAmx(flags) && CpuClass.current() != CpuClass.AMX_BF16
+                ? " (the CPU has AMX; ONEDNN_MAX_CPU_ISA keeps oneDNN off it)" : ""));
         String config = torch.show_config().getString();
         r.put("libtorch", find(config, "TORCH_VERSION=([^,\\s]+)") + ", built with " + find(config, "GCC ([\\d.]+)", "GCC "));
         r.put("oneDNN", find(config, "MKL-DNN (v[\\d.]+)"));
