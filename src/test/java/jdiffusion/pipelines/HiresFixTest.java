@@ -1,6 +1,7 @@
 package jdiffusion.pipelines;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -93,19 +94,26 @@ class HiresFixTest {
     @Test
     void everyUpscalerRunsAndGivesItsOwnImage() {
         StableDiffusionPipeline p = pipeline();
-        java.util.Set<Float> seen = new java.util.HashSet<>();
+        java.util.Map<HiresUpscaler, float[]> seen = new java.util.LinkedHashMap<>();
         for (HiresUpscaler u : HiresUpscaler.values()) {
             assertEquals(u, HiresUpscaler.of(u.a1111Name().toUpperCase(java.util.Locale.ROOT)));
             try (PointerScope scope = new PointerScope()) {
                 GenerationResult r = p.generate(GenerationRequest.builder(PROMPT).steps(2).seed(5).size(64, 64)
                         .hires(new HiresFix(1.5, u, 1, 0.5, null, null, null)).build());
                 assertEquals(96, r.images().getFirst().getWidth(), u.a1111Name()); // int(64 * 1.5) // 8 * 8
-                float sum = Tensors.toFloats(r.finalLatents().abs().sum())[0];
-                assertTrue(Float.isFinite(sum), u.a1111Name());
-                seen.add(sum);
+                float[] latents = Tensors.toFloats(r.finalLatents());
+                assertTrue(Float.isFinite(Tensors.toFloats(r.finalLatents().abs().sum())[0]), u.a1111Name());
+                seen.put(u, latents);
             }
         }
-        // the eight ways of enlarging give eight different second passes
+        // the eight ways of enlarging give eight different second passes (compared element by element)
+        java.util.List<HiresUpscaler> all = java.util.List.copyOf(seen.keySet());
+        for (int i = 0; i < all.size(); i++) {
+            for (int j = i + 1; j < all.size(); j++) {
+                assertFalse(java.util.Arrays.equals(seen.get(all.get(i)), seen.get(all.get(j))),
+                        all.get(i).a1111Name() + " and " + all.get(j).a1111Name() + " give the same second pass");
+            }
+        }
         assertEquals(HiresUpscaler.values().length, seen.size());
     }
 
