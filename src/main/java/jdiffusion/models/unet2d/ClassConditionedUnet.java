@@ -81,6 +81,11 @@ public final class ClassConditionedUnet extends JavaModule implements PixelDenoi
         return net;
     }
 
+    /** The learned table {@code class_emb.weight} [classes, embedding size] (the live parameter, not a copy). */
+    public Tensor classEmbeddingTable() {
+        return classEmb.weight();
+    }
+
     public UNet2DModel unet() {
         return model;
     }

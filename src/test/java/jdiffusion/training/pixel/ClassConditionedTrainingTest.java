@@ -21,6 +21,24 @@ class ClassConditionedTrainingTest {
     }
 
     @Test
+    void theClassTableStartsAsPyTorchsEmbeddingDoes() {
+        // nn.Embedding's N(0, 1); a linear layer's +-1/sqrt(size) bound would give std 0.07 here
+        var config = new ClassConditionedTraining.Config(Path.of("unused"), 1, 0, 8, 1e-3, Path.of("unused"), 7, 0, 0, false,
+                List.of(8, 16, 16), 1, 64, false);
+        try (var net = ClassConditionedTraining.newModel(config, 1, 8, 8); PointerScope scope = new PointerScope()) {
+            float[] table = Tensors.toFloats(net.classEmbeddingTable());
+            assertEquals(10 * 64, table.length);
+            double sum = 0, sq = 0;
+            for (float v : table) {
+                sum += v;
+                sq += v * v;
+            }
+            double mean = sum / table.length, std = Math.sqrt(sq / table.length - mean * mean);
+            assertTrue(Math.abs(mean) < 0.15 && std > 0.9 && std < 1.1, "mean " + mean + ", std " + std);
+        }
+    }
+
+    @Test
     void resumingContinuesExactlyAndTheOutputSamples(@TempDir Path dir) throws Exception {
         Path data = IdxFiles.fashionLike(dir.resolve("data"), "train", 30);
         Path straight = dir.resolve("straight");
