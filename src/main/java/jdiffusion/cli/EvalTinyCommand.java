@@ -1,6 +1,7 @@
 package jdiffusion.cli;
 
 import java.awt.image.BufferedImage;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,7 +24,9 @@ import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code jdiffusion eval-tiny}: generates one image per held-out caption (scenes never seen in
@@ -35,6 +38,9 @@ import picocli.CommandLine.Option;
 @Command(name = "eval-tiny", mixinStandardHelpOptions = true, sortOptions = false,
         description = "Score the tiny shapes model on held-out captions (accuracy per attribute and guidance).")
 final class EvalTinyCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
     @Mixin
     ModelOption model;
 
@@ -56,6 +62,11 @@ final class EvalTinyCommand implements Callable<Integer> {
 
     @Option(names = "--steps", description = "Denoising steps (default: ${DEFAULT-VALUE}).")
     int steps = 25;
+
+    @Option(names = "--sampler", split = ",", paramLabel = "NAME[:STEPS]",
+            description = "Samplers to compare, each with its own step count if given (e.g. \"DPM++ 2M,LCM:4,TCD:4\"); "
+                    + "default: the model's scheduler at --steps.")
+    List<String> samplers = new ArrayList<>();
 
     @Option(names = "--seed", description = "Seed of the first image; image i uses seed + i (default: ${DEFAULT-VALUE}).")
     long seed;
@@ -84,6 +95,7 @@ final class EvalTinyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
         if (n < 1) throw new JDiffusionException("--num-images must be at least 1");
         if ((instancePrompt == null) != (instanceDir == null)) {
             throw new JDiffusionException("--instance-prompt and --instance-dir go together");
@@ -98,11 +110,13 @@ final class EvalTinyCommand implements Callable<Integer> {
         if (instanceDir != null && instances.isEmpty()) {
             throw new JDiffusionException("--instance-dir " + instanceDir + " holds no images");
         }
+        List<SamplerRun> runs = samplers.isEmpty() ? List.of(new SamplerRun(null, steps))
+                : samplers.stream().map(s -> SamplerRun.parse(s, steps)).toList();
         List<ShapeScene> scenes = new ShapesDataset(splitSeed).evalScenes(n);
         String folder = model.resolve();
         try (StableDiffusionPipeline pipe = StableDiffusionPipeline.load(folder, PipelineOptions.defaults())) {
             StringBuilder instanceSummary = new StringBuilder();
-            StringBuilder summary = new StringBuilder(String.format(Locale.ROOT, "%-9s", "guidance"));
+            StringBuilder summary = new StringBuilder(String.format(Locale.ROOT, "%-24s%-9s", "sampler", "guidance"));
             for (Attribute a : Attribute.values()) summary.append(String.format(Locale.ROOT, "%12s", a.label()));
             summary.append(System.lineSeparator());
             List<BufferedImage> rendered = List.of();
@@ -110,7 +124,7 @@ final class EvalTinyCommand implements Callable<Integer> {
                 // DreamBooth leaves the VAE frozen: what it makes of the instance images bounds what any UNet can draw
                 rendered = reconstructions(pipe, instances);
                 InstanceScore ceiling = InstanceScore.of(instances, rendered);
-                System.out.println("VAE ceiling (the instance images encoded and decoded): " + ceiling);
+                out.println("VAE ceiling (the instance images encoded and decoded): " + ceiling);
                 instanceSummary.append("VAE ceiling: ").append(ceiling).append(System.lineSeparator());
             }
             for (double g : guidance) {
@@ -125,42 +139,63 @@ final class EvalTinyCommand implements Callable<Integer> {
                     ibar.done();
                     InstanceScore score = InstanceScore.of(instances, drawn);
                     InstanceScore asRendered = InstanceScore.of(rendered, drawn);
-                    System.out.printf(Locale.ROOT, "%ninstance prompt \"%s\", guidance %s: %s%n", instancePrompt, g, score);
+                    out.printf(Locale.ROOT, "%ninstance prompt \"%s\", guidance %s: %s%n", instancePrompt, g, score);
                     instanceSummary.append(String.format(Locale.ROOT, "%-9s %s%n", g, score));
                     instanceSummary.append(String.format(Locale.ROOT, "%-9s as the VAE renders the instances: %s%n", g,
                             asRendered));
                 }
                 if (skipCaptions) continue;
-                long start = System.nanoTime();
-                ProgressBar bar = new ProgressBar(System.err, "guidance " + g, scenes.size());
-                int[] done = {0};
-                EvalReport report = EvalReport.evaluate(scenes, prompt -> {
-                    var request = GenerationRequest.builder(prompt).guidanceScale(g).steps(steps)
-                            .seed(seed + done[0]).loras(loraSpecs).build();
-                    var image = pipe.generate(request).images().getFirst();
-                    bar.update(++done[0]);
-                    return image;
-                });
-                bar.done();
-                System.out.printf(Locale.ROOT, "%nguidance %s: %d images, %d steps, %.1f s%n%s", g, scenes.size(), steps,
-                        (System.nanoTime() - start) / 1e9, report.table());
-                if (failures) report.failures().forEach(f -> System.out.println("  " + f));
-                summary.append(String.format(Locale.ROOT, "%-9s", g));
-                for (Attribute a : Attribute.values()) {
-                    summary.append(String.format(Locale.ROOT, "%11.1f%%", 100 * report.accuracy(a)));
+                for (SamplerRun run : runs) {
+                    long start = System.nanoTime();
+                    String label = (run.sampler() == null ? "default" : run.sampler()) + ", " + run.steps() + " steps";
+                    ProgressBar bar = new ProgressBar(System.err, label + ", guidance " + g, scenes.size());
+                    int[] done = {0};
+                    EvalReport report = EvalReport.evaluate(scenes, prompt -> {
+                        var request = GenerationRequest.builder(prompt).guidanceScale(g).steps(run.steps()).sampler(run.sampler())
+                                .seed(seed + done[0]).loras(loraSpecs).build();
+                        var image = pipe.generate(request).images().getFirst();
+                        bar.update(++done[0]);
+                        return image;
+                    });
+                    bar.done();
+                    out.printf(Locale.ROOT, "%n%s, guidance %s: %d images, %.1f s%n%s", label, g, scenes.size(),
+                            (System.nanoTime() - start) / 1e9, report.table());
+                    if (failures) report.failures().forEach(f -> out.println("  " + f));
+                    summary.append(String.format(Locale.ROOT, "%-24s%-9s", label, g));
+                    for (Attribute a : Attribute.values()) {
+                        summary.append(String.format(Locale.ROOT, "%11.1f%%", 100 * report.accuracy(a)));
+                    }
+                    summary.append(System.lineSeparator());
                 }
-                summary.append(System.lineSeparator());
             }
             if (!skipCaptions) {
-                System.out.printf(Locale.ROOT, "%n%s", summary);
-                System.out.println("prompts: " + Captions.canonical(scenes.getFirst()) + ", ...");
+                out.printf(Locale.ROOT, "%n%s", summary);
+                out.println("prompts: " + Captions.canonical(scenes.getFirst()) + ", ...");
             }
             if (instancePrompt != null) {
-                System.out.printf(Locale.ROOT, "%ninstance prompt \"%s\" against %s:%n%s", instancePrompt, instanceDir,
+                out.printf(Locale.ROOT, "%ninstance prompt \"%s\" against %s:%n%s", instancePrompt, instanceDir,
                         instanceSummary);
             }
         }
+        out.flush();
         return 0;
+    }
+
+    /** One sampler to score: an A1111 or diffusers name (null: the model's scheduler) and its steps. */
+    record SamplerRun(String sampler, int steps) {
+        static SamplerRun parse(String spec, int defaultSteps) {
+            int colon = spec.lastIndexOf(':');
+            if (colon < 0) return new SamplerRun(spec.strip(), defaultSteps);
+            String count = spec.substring(colon + 1).strip();
+            int steps;
+            try {
+                steps = Integer.parseInt(count);
+            } catch (NumberFormatException e) {
+                throw new JDiffusionException("--sampler " + spec + ": the steps after ':' must be a whole number, got \"" + count + "\"");
+            }
+            if (steps < 1 || steps > 1000) throw new JDiffusionException("--sampler " + spec + ": steps must be 1 to 1000");
+            return new SamplerRun(spec.substring(0, colon).strip(), steps);
+        }
     }
 
     /** Each image through the model's VAE: encode (posterior mode), decode. */
