@@ -239,6 +239,7 @@ public final class StableDiffusionComponents implements AutoCloseable {
     /** Closes the models' native memory. */
     @Override
     public void close() {
+        loras.restoreBase(); // a kept LoRA set holds its saved originals until restored
         textEncoder.close();
         unet.close();
         vae.close();

@@ -239,6 +239,43 @@ class LoRATest {
     }
 
     @Test
+    void aKeptSetStaysMergedForTheSameLoRAsAndIsRestoredForOthers() {
+        Path a = TestLoRA.write(dir.resolve("keep-a.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, TE_A));
+        Path b = TestLoRA.write(dir.resolve("keep-b.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_B, CONV_B));
+        LoRASession session = pipe().components().loras();
+        try (PointerScope scope = new PointerScope()) {
+            Map<String, Tensor> base = snapshot();
+            Tensor plain = pipe().generate(request("a red circle").build()).finalLatents();
+            Tensor onceA = pipe().generate(request("a red circle").lora(LoRASpec.file(a, 0.7)).build()).finalLatents();
+            assertTrue(session.mergedHashes().isEmpty(), "by default a set is restored after its request");
+            assertBitIdentical(base);
+
+            session.keepMerged(true);
+            try {
+                Tensor keptA = pipe().generate(request("a red circle").lora(LoRASpec.file(a, 0.7)).build()).finalLatents();
+                assertSame(onceA, keptA, "kept merge, first request");
+                assertEquals(List.of(LoRAFiles.shortHash(a)), session.mergedHashes(), "the set stays merged between requests");
+                assertSame(onceA, pipe().generate(request("a red circle").lora(LoRASpec.file(a, 0.7)).build()).finalLatents(),
+                        "the same set again, without re-merging");
+                // another scale of the same file is another set
+                Tensor otherScale = pipe().generate(request("a red circle").lora(LoRASpec.file(a, 0.3)).build()).finalLatents();
+                assertDifferent(onceA, otherScale, "scale 0.3 vs 0.7");
+                Tensor onlyB = pipe().generate(request("a red circle").lora(LoRASpec.file(b, 0.9)).build()).finalLatents();
+                assertEquals(List.of(LoRAFiles.shortHash(b)), session.mergedHashes());
+                assertSame(plain, pipe().generate(request("a red circle").build()).finalLatents(), "no LoRA after a kept set");
+                assertTrue(session.mergedHashes().isEmpty());
+                assertBitIdentical(base);
+                assertDifferent(onlyB, plain, "b vs none");
+                pipe().generate(request("a red circle").lora(LoRASpec.file(b, 0.9)).build());
+            } finally {
+                session.keepMerged(false);
+            }
+            assertTrue(session.mergedHashes().isEmpty(), "keepMerged(false) restores");
+            assertBitIdentical(base);
+        }
+    }
+
+    @Test
     void twoLoRAsAddUp() {
         Path a = TestLoRA.write(dir.resolve("a.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, TE_A));
         Path b = TestLoRA.write(dir.resolve("b.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_B, FF_B, PROJ_B, CONV_B));
