@@ -69,12 +69,20 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--preview-every", paramLabel = "N", description = "A preview every N steps; 0 = every step up to 512x512, every 4th above (default: ${DEFAULT-VALUE}).")
     int previewEvery;
 
+    @Option(names = "--dtype", paramLabel = "fp32|bf16|auto", description = "Compute dtype of the models: auto = bf16 on a CPU "
+            + "with native bf16 (AMX or AVX-512 BF16), else fp32 (default: ${DEFAULT-VALUE}).")
+    String dtype = "auto";
+
+    @Option(names = "--fast-lora", paramLabel = "FILE", description = "The LoRA of the \"fast\" preset (\"preset\": \"fast\" in a body: "
+            + "LCM, 4 steps, guidance 1), e.g. lcm-lora-sdv1-5's pytorch_lora_weights.safetensors; kept merged between requests.")
+    Path fastLora;
+
     @Override
     public Integer call() throws InterruptedException {
         String t = token != null ? token : System.getenv("JDIFFUSION_TOKEN");
         ServerOptions options = new ServerOptions(host, port, t, apiAuth, insecure,
                 model != null ? model : DefaultModel.locate(), modelsDir, loraDir, embeddingsDir, outputs,
-                queueSize, maxModels, maxPixels, maxSteps, maxBatch, (long) maxBodyMb << 20, previewEvery);
+                queueSize, maxModels, maxPixels, maxSteps, maxBatch, (long) maxBodyMb << 20, previewEvery, dtype, fastLora);
         JDiffusionServer server = JDiffusionServer.start(options);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {

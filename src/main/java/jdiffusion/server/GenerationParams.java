@@ -12,6 +12,7 @@ import java.util.Map;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images.ResizeMode;
 import jdiffusion.lora.LoRAFiles;
+import jdiffusion.lora.LoRASpec;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.VAETiling;
 import jdiffusion.prompts.ExtraNetworks;
@@ -30,12 +31,13 @@ import jdiffusion.schedulers.Schedulers;
  * @param model     the catalog title of the model
  * @param sampler   the A1111 sampler name (scheduler "karras" already folded in)
  * @param warnings  fields accepted but not honoured, named for A1111's {@code info}
+ * @param loras     LoRAs added by a preset (the prompt's own {@code <lora:...>} tags are read by the pipeline)
  */
 record GenerationParams(String type, ObjectNode body, String prompt, String negativePrompt, long seed, String sampler,
                         int steps, double cfgScale, int width, int height, int batchSize, int nIter, String model,
                         int clipSkip, double eta, BufferedImage initImage, BufferedImage mask, int maskBlur,
                         double denoisingStrength, ResizeMode resizeMode, boolean sendImages, boolean saveImages,
-                        String forceTaskId, List<String> warnings) {
+                        String forceTaskId, List<String> warnings, List<LoRASpec> loras) {
 
     static final int MAX_PROMPT = 20_000;
     private static final SecureRandom SEEDS = new SecureRandom();
@@ -58,7 +60,7 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
     GenerationParams withoutImages() {
         return new GenerationParams(type, body, prompt, negativePrompt, seed, sampler, steps, cfgScale, width, height,
                 batchSize, nIter, model, clipSkip, eta, null, null, maskBlur, denoisingStrength, resizeMode, sendImages,
-                saveImages, forceTaskId, warnings);
+                saveImages, forceTaskId, warnings, loras);
     }
 
     /** The library request for image {@code index} of this job: one image, seed + index. */
@@ -66,7 +68,7 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
         GenerationRequest.Builder b = GenerationRequest.builder(prompt)
                 .negativePrompt(negativePrompt).steps(steps).guidanceScale(cfgScale).sampler(sampler)
                 .size(width, height).seed(seed + index).numImages(1).clipSkip(clipSkip)
-                .longPrompts(LongPromptMode.CHUNK).loraDir(loraDir).vaeTiling(VAETiling.AUTO);
+                .longPrompts(LongPromptMode.CHUNK).loraDir(loraDir).vaeTiling(VAETiling.AUTO).loras(loras);
         if (eta > 0 && sampler.equals("DDIM")) b.eta(eta);
         if (isImg2Img()) {
             b.initImage(initImage).strength(denoisingStrength).resizeMode(resizeMode);
@@ -94,8 +96,9 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
      */
     static GenerationParams parse(String type, JsonNode json, Limits limits, ModelCatalog catalog, String defaultModel,
                                   int defaultClipStop) {
-        RequestFields f = RequestFields.of(json, "the body");
-        ObjectNode body = f.body().deepCopy();
+        ObjectNode body = RequestFields.of(json, "the body").body().deepCopy();
+        List<LoRASpec> presetLoras = Presets.apply(body, limits);
+        RequestFields f = new RequestFields(body.deepCopy());
         List<String> warnings = new ArrayList<>();
         boolean img2img = type.equals("img2img") || type.equals("inpaint");
 
@@ -223,7 +226,7 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
         }
         return new GenerationParams(img2img ? "img2img" : "txt2img", body, prompt, negative, seed, sampler, steps, cfg,
                 width, height, batch, nIter, model, clipSkip, eta, init, mask, maskBlur, strength, resize, send, save,
-                taskId, List.copyOf(warnings));
+                taskId, List.copyOf(warnings), presetLoras);
     }
 
     /** A1111's sampler_name (or the older sampler_index), with the separate "scheduler" field folded in. */
@@ -282,9 +285,9 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
     }
 
     /** What the server allows, from {@link ServerOptions}. */
-    record Limits(long maxPixels, int maxSteps, int maxBatch, Path loraDir) {
+    record Limits(long maxPixels, int maxSteps, int maxBatch, Path loraDir, Path fastLora) {
         static Limits of(ServerOptions o) {
-            return new Limits(o.maxPixels(), o.maxSteps(), o.maxBatch(), o.loraDir());
+            return new Limits(o.maxPixels(), o.maxSteps(), o.maxBatch(), o.loraDir(), o.fastLora());
         }
     }
 }

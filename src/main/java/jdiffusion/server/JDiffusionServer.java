@@ -45,7 +45,8 @@ public final class JDiffusionServer implements AutoCloseable {
         } catch (IOException e) {
             throw new jdiffusion.JDiffusionException("--outputs " + options.outputs() + " cannot be created: " + e.getMessage(), e);
         }
-        ModelCatalog catalog = new ModelCatalog(options.defaultModel(), options.modelsDir(), options.embeddingsDir(), options.maxModels());
+        ModelCatalog catalog = new ModelCatalog(options.defaultModel(), options.modelsDir(), options.embeddingsDir(), options.maxModels(),
+                options.dtype());
         ServerState state = new ServerState(options, catalog);
         Journal journal = Journal.open(options.outputs().resolve(JOURNAL), state.json);
         JobQueue queue = new JobQueue(options.queueSize(), journal, new JobRunner(catalog, options, state.events),

@@ -41,6 +41,7 @@ final class JobApi {
         r.get("/v1/jobs/{id}", ctx -> s.send(ctx, 200, status(job(ctx.pathParam("id")))));
         r.delete("/v1/jobs/{id}", this::cancel);
         r.get("/v1/images/{name}", this::image);
+        r.get("/v1/presets", ctx -> s.send(ctx, 200, Presets.describe(s.json, GenerationParams.Limits.of(s.options))));
         r.ws("/v1/jobs/{id}/ws", this::websocket);
     }
 

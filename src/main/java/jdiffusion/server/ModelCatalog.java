@@ -33,7 +33,15 @@ final class ModelCatalog implements AutoCloseable {
     private volatile List<Entry> entries;
     private final LinkedHashMap<String, StableDiffusionPipeline> loaded = new LinkedHashMap<>(4, 0.75f, true);
 
+    private final PipelineOptions loadOptions;
+
     ModelCatalog(String defaultModel, Path modelsDir, Path embeddingsDir, int maxModels) {
+        this(defaultModel, modelsDir, embeddingsDir, maxModels, "fp32");
+    }
+
+    /** @param dtype fp32, bf16 or auto ({@link PipelineOptions#of}): how every model is loaded */
+    ModelCatalog(String defaultModel, Path modelsDir, Path embeddingsDir, int maxModels, String dtype) {
+        this.loadOptions = PipelineOptions.of(dtype, "cpu", null);
         Path p = Path.of(defaultModel);
         String title = p.getFileName() == null ? defaultModel
                 : Files.exists(p) ? p.getFileName().toString() : defaultModel;
@@ -110,7 +118,9 @@ final class ModelCatalog implements AutoCloseable {
             it.remove();
             oldest.close();
         }
-        p = StableDiffusionPipeline.load(entry.location(), null, PipelineOptions.defaults().withEmbeddings(embeddings));
+        p = StableDiffusionPipeline.load(entry.location(), null, loadOptions.withEmbeddings(embeddings));
+        // consecutive requests with the same LoRAs (the fast preset's LCM-LoRA) skip the merge and the restore
+        p.components().loras().keepMerged(true);
         loaded.put(entry.title(), p);
         return p;
     }

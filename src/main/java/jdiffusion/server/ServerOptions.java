@@ -30,11 +30,14 @@ import jdiffusion.JDiffusionException;
  * @param maxBatch      largest {@code batch_size * n_iter}
  * @param maxBodyBytes  largest request body
  * @param previewEvery  a preview every N steps; 0 = automatic (every step up to 512x512, then every 4th)
+ * @param dtype         compute dtype of loaded models: fp32, bf16 or auto (bf16 where the CPU has native bf16; the default)
+ * @param fastLora      the LoRA of the "fast" preset (an LCM-LoRA file, or a name in {@code loraDir}); null: the preset
+ *                      uses LCM without it (right for LCM-distilled models)
  */
 public record ServerOptions(String host, int port, String token, String apiAuth, boolean insecure,
                             String defaultModel, Path modelsDir, Path loraDir, Path embeddingsDir, Path outputs,
                             int queueSize, int maxModels, long maxPixels, int maxSteps, int maxBatch,
-                            long maxBodyBytes, int previewEvery) {
+                            long maxBodyBytes, int previewEvery, String dtype, Path fastLora) {
     public static final String DEFAULT_HOST = "127.0.0.1";
     public static final int DEFAULT_PORT = 7860;
 
@@ -54,6 +57,11 @@ public record ServerOptions(String host, int port, String token, String apiAuth,
         if (maxSteps < 1 || maxSteps > 1000) throw new JDiffusionException("--max-steps must be between 1 and 1000, not " + maxSteps);
         if (maxBatch < 1 || maxBatch > 64) throw new JDiffusionException("--max-batch must be between 1 and 64, not " + maxBatch);
         if (maxBodyBytes < 1024) throw new JDiffusionException("--max-body must be at least 1024 bytes");
+        if (dtype == null || dtype.isBlank()) dtype = "auto";
+        if (!dtype.matches("fp32|bf16|auto")) throw new JDiffusionException("--dtype must be fp32, bf16 or auto, not " + dtype);
+        if (fastLora != null && !java.nio.file.Files.isRegularFile(fastLora)) {
+            throw new JDiffusionException("--fast-lora " + fastLora + " is not a file");
+        }
         if (previewEvery < 0) throw new JDiffusionException("--preview-every must be >= 0 (0 = automatic)");
         if (!isLoopback(host) && token == null && apiAuth == null && !insecure) {
             throw new JDiffusionException("--host " + host + " is reachable from other machines: pass --token TOKEN"
@@ -64,32 +72,37 @@ public record ServerOptions(String host, int port, String token, String apiAuth,
     /** Loopback by default, A1111's port, the limits of a 2-core CPU machine. */
     public static ServerOptions defaults(String defaultModel, Path outputs) {
         return new ServerOptions(DEFAULT_HOST, DEFAULT_PORT, null, null, false, defaultModel, null, null, null, outputs,
-                16, 1, 1024L * 1024, 150, 16, 64L << 20, 0);
+                16, 1, 1024L * 1024, 150, 16, 64L << 20, 0, "auto", null);
     }
 
     public ServerOptions withPort(int p) {
         return new ServerOptions(host, p, token, apiAuth, insecure, defaultModel, modelsDir, loraDir, embeddingsDir,
-                outputs, queueSize, maxModels, maxPixels, maxSteps, maxBatch, maxBodyBytes, previewEvery);
+                outputs, queueSize, maxModels, maxPixels, maxSteps, maxBatch, maxBodyBytes, previewEvery, dtype, fastLora);
     }
 
     public ServerOptions withToken(String t, String basic) {
         return new ServerOptions(host, port, t, basic, insecure, defaultModel, modelsDir, loraDir, embeddingsDir,
-                outputs, queueSize, maxModels, maxPixels, maxSteps, maxBatch, maxBodyBytes, previewEvery);
+                outputs, queueSize, maxModels, maxPixels, maxSteps, maxBatch, maxBodyBytes, previewEvery, dtype, fastLora);
     }
 
     public ServerOptions withQueueSize(int n) {
         return new ServerOptions(host, port, token, apiAuth, insecure, defaultModel, modelsDir, loraDir, embeddingsDir,
-                outputs, n, maxModels, maxPixels, maxSteps, maxBatch, maxBodyBytes, previewEvery);
+                outputs, n, maxModels, maxPixels, maxSteps, maxBatch, maxBodyBytes, previewEvery, dtype, fastLora);
     }
 
     public ServerOptions withDirs(Path models, Path loras, Path embeddings) {
         return new ServerOptions(host, port, token, apiAuth, insecure, defaultModel, models, loras, embeddings,
-                outputs, queueSize, maxModels, maxPixels, maxSteps, maxBatch, maxBodyBytes, previewEvery);
+                outputs, queueSize, maxModels, maxPixels, maxSteps, maxBatch, maxBodyBytes, previewEvery, dtype, fastLora);
+    }
+
+    public ServerOptions withSpeed(String d, Path lora) {
+        return new ServerOptions(host, port, token, apiAuth, insecure, defaultModel, modelsDir, loraDir, embeddingsDir,
+                outputs, queueSize, maxModels, maxPixels, maxSteps, maxBatch, maxBodyBytes, previewEvery, d, lora);
     }
 
     public ServerOptions withLimits(long pixels, int steps, int batch, long bodyBytes) {
         return new ServerOptions(host, port, token, apiAuth, insecure, defaultModel, modelsDir, loraDir, embeddingsDir,
-                outputs, queueSize, maxModels, pixels, steps, batch, bodyBytes, previewEvery);
+                outputs, queueSize, maxModels, pixels, steps, batch, bodyBytes, previewEvery, dtype, fastLora);
     }
 
     /** True for 127.0.0.0/8, ::1 and "localhost"; a name is not resolved (binding decides, not DNS). */

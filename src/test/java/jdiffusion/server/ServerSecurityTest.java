@@ -31,10 +31,10 @@ class ServerSecurityTest {
     @Test
     void aNonLoopbackBindNeedsCredentialsOrInsecure(@TempDir Path out) {
         JDiffusionException e = assertThrows(JDiffusionException.class, () -> new ServerOptions("0.0.0.0", 0, null, null, false,
-                TestServer.MODEL, null, null, null, out, 16, 1, 1 << 20, 150, 16, 1 << 20, 0));
+                TestServer.MODEL, null, null, null, out, 16, 1, 1 << 20, 150, 16, 1 << 20, 0, "auto", null));
         assertTrue(e.getMessage().contains("--token"), e.getMessage());
-        new ServerOptions("0.0.0.0", 0, TOKEN, null, false, TestServer.MODEL, null, null, null, out, 16, 1, 1 << 20, 150, 16, 1 << 20, 0);
-        new ServerOptions("0.0.0.0", 0, null, null, true, TestServer.MODEL, null, null, null, out, 16, 1, 1 << 20, 150, 16, 1 << 20, 0);
+        new ServerOptions("0.0.0.0", 0, TOKEN, null, false, TestServer.MODEL, null, null, null, out, 16, 1, 1 << 20, 150, 16, 1 << 20, 0, "auto", null);
+        new ServerOptions("0.0.0.0", 0, null, null, true, TestServer.MODEL, null, null, null, out, 16, 1, 1 << 20, 150, 16, 1 << 20, 0, "auto", null);
         assertEquals("127.0.0.1", ServerOptions.defaults(TestServer.MODEL, out).host());
         assertTrue(ServerOptions.isLoopback("localhost") && ServerOptions.isLoopback("::1") && !ServerOptions.isLoopback("10.0.0.1"));
     }
