@@ -178,6 +178,25 @@ class WebPageTest {
     }
 
     @Test
+    void theFastPresetFillsTheFormAndTheJobRunsWithIt() {
+        el("fast").click();
+        assertEquals("LCM", el("sampler").getDomProperty("value"));
+        assertEquals("4", el("steps").getDomProperty("value"));
+        assertEquals("1", el("cfg").getDomProperty("value"));
+        type("prompt", "a blue square");
+        type("width", "64");
+        type("height", "64");
+        type("seed", "99");
+        el("generate").click();
+        await(() -> !jobs().isEmpty() && "succeeded".equals(jobs().getFirst().getDomAttribute("data-status")), 60, "the fast job");
+        String id = jobs().getFirst().getDomAttribute("data-id");
+        browser.findElement(By.cssSelector("#gallery img[data-job='" + id + "']")).click();
+        await(() -> el("viewer-params").getText().contains("Steps: 4, Sampler: LCM, CFG scale: 1"), 10, "the fast job's parameters");
+        el("viewer-close").click();
+        el("fast").click(); // off again for the other tests' jobs
+    }
+
+    @Test
     void aPngWithA1111ParametersFillsTheForm(@TempDir Path tmp) {
         Path png = tmp.resolve("from-a1111.png");
         BufferedImage img = A1111ApiTest.square(64, java.awt.Color.BLUE, java.awt.Color.RED);

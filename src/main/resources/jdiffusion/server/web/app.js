@@ -111,6 +111,7 @@ function requestBody() {
     n_iter: Number($('count').value),
     override_settings: { sd_model_checkpoint: $('model').value },
   };
+  if ($('fast').checked) body.preset = 'fast'; // the server adds the preset's LoRA
   if (!$('canvas-wrap').hidden) {
     body.type = 'img2img';
     body.init_images = [$('init').toDataURL('image/png')];
@@ -350,8 +351,15 @@ function setUpMask() {
 async function start() {
   const s = restoreSettings();
   try {
-    const [models, samplers, loras, options] = await Promise.all([api('GET', '/sdapi/v1/sd-models'),
-      api('GET', '/sdapi/v1/samplers'), api('GET', '/sdapi/v1/loras'), api('GET', '/sdapi/v1/options')]);
+    const [models, samplers, loras, options, presets] = await Promise.all([api('GET', '/sdapi/v1/sd-models'),
+      api('GET', '/sdapi/v1/samplers'), api('GET', '/sdapi/v1/loras'), api('GET', '/sdapi/v1/options'),
+      api('GET', '/v1/presets')]);
+    $('fast').addEventListener('change', () => {
+      if (!$('fast').checked) return;
+      $('sampler').value = presets.fast.sampler_name;
+      $('steps').value = presets.fast.steps;
+      $('cfg').value = presets.fast.cfg_scale;
+    });
     fillSelect($('model'), models.map((m) => m.title), s.model || options.sd_model_checkpoint);
     fillSelect($('sampler'), samplers.map((x) => x.name), s.sampler || 'Euler a');
     fillSelect($('lora'), loras.map((l) => l.name));
