@@ -11,6 +11,7 @@ import jdiffusion.io.AtomicFiles;
 import jdiffusion.io.DType;
 import jdiffusion.tools.bench.BenchReport;
 import jdiffusion.tools.bench.BenchSuite;
+import jdiffusion.tools.bench.FastPathBenchmark;
 import jdiffusion.tools.bench.Comparison;
 import jdiffusion.tools.bench.DepthEstimatorBench;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -60,6 +61,11 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--tiny", description = "A tiny random model and small probe shapes: seconds (for tests).")
     boolean tiny;
 
+    @Option(names = "--fast-path", description = "Time the fast path instead (docs/speed.md): an LCM-LoRA-shaped random "
+            + "LoRA, LCM 4 steps, guidance 1, VAE and TAESD decodes; the first request (with the merge) and a second with the "
+            + "LoRA kept merged, load excluded.")
+    boolean fastPath;
+
     @Option(names = "--depth-estimator", paramLabel = "DIR",
             description = "Time only a depth model's depth estimator (DPT): load and one estimate per --dtype and --size;"
                     + " DIR is a depth model folder (depth_estimator/, feature_extractor/) or a transformers DPT folder.")
@@ -102,6 +108,14 @@ final class BenchCommand implements Callable<Integer> {
         int threadCount = threads != null ? threads : BenchSuite.physicalCores();
         if (threadCount < 1) throw new JDiffusionException("--threads must be at least 1");
         if (depthEstimator != null) return depthEstimator(out, s, types, threadCount);
+        if (fastPath) {
+            var results = new BenchSuite(model, tiny, s, types, steps, threadCount, 0, null).runFastPath(err);
+            out.println("CPU: " + jdiffusion.diagnostics.SystemReport.cpuModel() + (jdiffusion.diagnostics.SystemReport.hasAmx()
+                    ? ", AMX" : ", no AMX") + ", " + threadCount + " threads");
+            for (var r : results) out.println(r.line());
+            out.flush();
+            return results.stream().allMatch(FastPathBenchmark.Result::finite) ? 0 : 1;
+        }
         if (oneRun) {
             if (model == null || types.size() != 1 || s.size() != 1) {
                 throw new JDiffusionException("--one-run takes --model, one --dtype and one --size");

@@ -46,6 +46,51 @@ public record BenchSuite(Path model, boolean tiny, List<Integer> sizes, List<Sca
         return Cpu.hasBf16();
     }
 
+    /**
+     * {@code bench --fast-path}: {@link FastPathBenchmark} per dtype and size, in this JVM, on the tiny
+     * model, the given one, or the default random SD 1.5 (created on first use); progress to {@code log}.
+     */
+    public List<FastPathBenchmark.Result> runFastPath(PrintWriter log) {
+        NativeThreads.setComputeThreads(threads);
+        Path temporary = null;
+        try {
+            temporary = Files.createTempDirectory("jdiffusion-fast-");
+            Path folder = model;
+            if (tiny) {
+                folder = temporary.resolve("tiny");
+                RandomPipelineFolder.create(RandomModel.TINY, folder, ScalarType.Half, 0, null, line -> {});
+            } else if (folder == null) {
+                folder = defaultModel();
+                if (!Files.isDirectory(folder)) {
+                    log.println("Creating the benchmark model (random SD 1.5, fp16 on disk) in " + folder + " ...");
+                    log.flush();
+                    RandomPipelineFolder.create(RandomModel.SD15, folder, ScalarType.Half, 0, null, line -> {});
+                }
+            }
+            List<FastPathBenchmark.Result> out = new ArrayList<>();
+            for (ScalarType dtype : dtypes) {
+                for (int size : sizes) {
+                    log.printf("Fast path %s at %dx%d, %d threads...%n", Benchmark.dtypeName(dtype), size, size, threads);
+                    log.flush();
+                    out.add(FastPathBenchmark.run(folder, dtype, size, temporary));
+                }
+            }
+            return out;
+        } catch (java.io.IOException e) {
+            throw new jdiffusion.JDiffusionException("cannot create a temporary folder: " + e.getMessage());
+        } finally {
+            if (temporary != null) deleteQuietly(temporary);
+        }
+    }
+
+    private static void deleteQuietly(Path dir) {
+        try (var walk = Files.walk(dir)) {
+            walk.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (java.io.IOException ignored) {
+            // a temporary folder left behind is harmless
+        }
+    }
+
     /** {@code bench --one-run}: one configuration in this JVM, its figures as JSON (for {@link IsolatedRun}). */
     public static String runOne(Path model, ScalarType dtype, int size, int steps, int threads) {
         NativeThreads.setComputeThreads(threads);

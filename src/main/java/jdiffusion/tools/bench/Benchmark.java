@@ -142,7 +142,7 @@ public final class Benchmark {
         return "fp32";
     }
 
-    private static boolean finite(Tensor t) {
+    static boolean finite(Tensor t) {
         return torch.isfinite(t).all().item_bool();
     }
 

@@ -11,6 +11,20 @@ import org.junit.jupiter.api.Test;
 /** {@code bench --tiny --json} runs in seconds and reports every field, so the benchmark cannot rot. */
 class BenchCommandTest {
     @Test
+    void fastPathPlacesEveryLcmTargetAndTimesBothRequests() {
+        CliRunner r = CliRunner.run("bench", "--fast-path", "--tiny", "--dtype", "fp32");
+        assertEquals(0, r.exitCode(), r.err());
+        System.out.print(r.out());
+        assertTrue(r.out().contains("CPU: ") && r.out().contains("threads"), r.out());
+        // every LCM-LoRA target of the tiny UNet (the 197 LCMLoRATest counts), merged without a refusal
+        var m = java.util.regex.Pattern.compile("(\\d+) weights, rank 64.*first request \\(with the merge\\) ([0-9.]+) s; "
+                + "kept-LoRA request ([0-9.]+) s \\(VAE decode ([0-9.]+) s\\); with TAESD instead ([0-9.]+) s").matcher(r.out());
+        assertTrue(m.find(), r.out());
+        assertEquals(197, Integer.parseInt(m.group(1)));
+        for (int g = 2; g <= 5; g++) assertTrue(Double.parseDouble(m.group(g)) > 0, r.out());
+    }
+
+    @Test
     void tinyBenchmarkReportsEveryPhase() throws Exception {
         CliRunner r = CliRunner.run("bench", "--tiny", "--json", "--dtype", "fp32,bf16", "--steps", "3");
         assertEquals(0, r.exitCode(), r.err());
