@@ -57,12 +57,16 @@ final class FinetuneDdpmCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Continue from OUT/training_state.safetensors if it exists.")
     boolean resume;
 
+    @Option(names = "--class-label", paramLabel = "N", description = "A class-conditioned model (train-class-conditioned's): "
+            + "the class the images are learned as, and sampled with.")
+    Integer classLabel;
+
     @Override
     public Integer call() {
         PrintWriter stdout = spec.commandLine().getOut();
         ProgressBar bar = new ProgressBar(System.err, "fine-tuning", steps);
         double loss = DDPMFineTune.run(new DDPMFineTune.Config(model, data, resolution, batchSize, gradAccumulation, lr, steps,
-                out, seed, sampleEvery, checkpointEvery, resume), new DDPMFineTune.Listener() {
+                out, seed, sampleEvery, checkpointEvery, resume, classLabel), new DDPMFineTune.Listener() {
             @Override
             public void onStep(int step, int totalSteps, double l) {
                 bar.update(step + 1, String.format(java.util.Locale.ROOT, "loss %.4f", l));

@@ -19,11 +19,12 @@ import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
+import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
- * The diffusion course's unit 2 fine-tuning loop: a pretrained pixel-space DDPM trained further on a
- * folder of images - random timesteps, {@code add_noise}, MSE on the noise, AdamW, gradient
+ * The diffusion course's unit 2 fine-tuning loop: a pretrained pixel-space DDPM (or a class-conditioned
+ * one, every image taught as one class) trained further on a folder of images - random timesteps, {@code add_noise}, MSE on the noise, AdamW, gradient
  * accumulation - with sample grids every {@code sampleEvery} steps ({@code samples/step-N.png}, DDIM
  * 40 steps, a fixed seed), a checkpoint that resumes exactly ({@code training_state.safetensors},
  * see {@link Trainer}) and a diffusers DDPMPipeline folder as output.
@@ -41,9 +42,18 @@ public final class DDPMFineTune {
      * @param sampleEvery     steps between sample grids (0 = none)
      * @param checkpointEvery steps between checkpoints (0 = only at the end)
      * @param resume          continue from {@code out/training_state.safetensors} when it exists
+     * @param classLabel      for a class-conditioned model (the course's ClassConditionedUnet), the class every image of
+     *                        {@code data} is trained as, and sampled with; null for an unconditional model
      */
     public record Config(Path model, Path data, int resolution, int batchSize, int gradAccumulation, double learningRate,
-                         int steps, Path out, long seed, int sampleEvery, int checkpointEvery, boolean resume) {
+                         int steps, Path out, long seed, int sampleEvery, int checkpointEvery, boolean resume,
+                         Integer classLabel) {
+        public Config(Path model, Path data, int resolution, int batchSize, int gradAccumulation, double learningRate,
+                      int steps, Path out, long seed, int sampleEvery, int checkpointEvery, boolean resume) {
+            this(model, data, resolution, batchSize, gradAccumulation, learningRate, steps, out, seed, sampleEvery,
+                    checkpointEvery, resume, null);
+        }
+
         public Config {
             if (batchSize < 1 || batchSize > 4096) throw new JDiffusionException("--batch-size must be 1 to 4096, got " + batchSize);
             if (gradAccumulation < 1) throw new JDiffusionException("--grad-accumulation must be at least 1, got " + gradAccumulation);
@@ -79,10 +89,7 @@ public final class DDPMFineTune {
         var noiseScheduler = (DDPMScheduler) Schedulers.create("DDPMScheduler", SchedulerConfigFile.parse(schedulerJson), Map.of());
         PixelDenoiser unet = PixelDenoiser.load(source.resolve("unet"), ScalarType.Float, Tensors.CPU);
         try {
-            if (unet.numClasses() > 0) {
-                throw new JDiffusionException("finetune-ddpm trains unconditional models; this one is class-conditioned "
-                        + "(use train-class-conditioned)");
-            }
+            Tensor labels = classLabels(unet, config);
             ImageFolderData data = new ImageFolderData(config.data(), config.resolution(), unet.imageChannels());
             unet.module().train(true);
             var objective = new PixelDiffusionObjective(unet, noiseScheduler);
@@ -94,7 +101,7 @@ public final class DDPMFineTune {
             try (Trainer trainer = new Trainer(training, ModuleTensors.parameters(unet.module(), ""), config.out().resolve(STATE_FILE))) {
                 if (config.resume()) trainer.resume();
                 DDIMScheduler sampler = (DDIMScheduler) Schedulers.create("DDIMScheduler", SchedulerConfigFile.parse(schedulerJson), Map.of());
-                trainer.run((step, micro, rng) -> objective.loss(data.batch(config.batchSize(), rng), null, rng),
+                trainer.run((step, micro, rng) -> objective.loss(data.batch(config.batchSize(), rng), labels, rng),
                         (step, total, loss, lr) -> {
                             listener.onStep(step, total, loss);
                             if (config.sampleEvery() > 0 && (step + 1) % config.sampleEvery() == 0) {
@@ -116,12 +123,31 @@ public final class DDPMFineTune {
         Path grid = config.out().resolve("samples").resolve("step-" + step + ".png");
         unet.module().eval();
         try {
-            var result = new DDIMPipeline(unet, sampler).call(PixelRequest.of(8, 40, 0), StepCallback.NONE);
+            var result = new DDIMPipeline(unet, sampler).call(new PixelRequest(8, 40, 0, config.classLabel(), null),
+                    StepCallback.NONE);
             ImageGrid.writePng(grid, ImageGrid.grid(ImageGrid.fromNhwc(result.images())));
         } finally {
             unet.module().train(true);
         }
         return grid;
+    }
+
+    /** The batch's labels (every image is {@code classLabel}) for a class-conditioned model; null for an unconditional one. */
+    private static Tensor classLabels(PixelDenoiser unet, Config config) {
+        if (unet.numClasses() == 0) {
+            if (config.classLabel() != null) {
+                throw new JDiffusionException("--class-label was given, but this model is not class-conditioned");
+            }
+            return null;
+        }
+        if (config.classLabel() == null) {
+            throw new JDiffusionException("this model is class-conditioned (" + unet.numClasses() + " classes): give the class "
+                    + "the images are to be learned as (--class-label 0 to " + (unet.numClasses() - 1) + ")");
+        }
+        jdiffusion.models.unet2d.ClassLabels.check(new long[] {config.classLabel()}, unet.numClasses());
+        long[] l = new long[config.batchSize()];
+        java.util.Arrays.fill(l, config.classLabel());
+        return Tensors.fromLongs(l, l.length); // outside any scope: lives for the run
     }
 
     static String readString(Path file) {

@@ -7,6 +7,7 @@ import java.awt.Color;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import javax.imageio.ImageIO;
 import jdiffusion.Golden;
 import jdiffusion.cli.CliRunner;
@@ -70,6 +71,55 @@ class DDPMFineTuneTest {
         // the output loads as a pipeline and samples
         assertEquals(0, CliRunner.run("sample", "--model", straight.toString(), "--sampler", "DDIM", "--steps", "2",
                 "--num-images", "1", "--seed", "1", "--out", dir.resolve("s.png").toString()).exitCode());
+    }
+
+    @Test
+    void aClassConditionedModelIsFineTunedAsOneClass(@TempDir Path dir) throws Exception {
+        var config = new ClassConditionedTraining.Config(dir, 1, 0, 8, 1e-3, dir, 5, 0, 0, false, List.of(8, 16, 16), 1, 4, false);
+        Path model = dir.resolve("class-model");
+        try (var net = ClassConditionedTraining.newModel(config, 1, 16, 16)) {
+            PixelPipelineWriter.write(model, net, ClassConditionedTraining.SCHEDULER_JSON);
+        }
+        Path data = redSquares(dir.resolve("data"), 3);
+        String[] base = {"finetune-ddpm", "--model", model.toString(), "--data", data.toString(), "--resolution", "16",
+                "--batch-size", "2", "--grad-accumulation", "1", "--lr", "1e-2", "--steps", "3", "--sample-every", "3"};
+        CliRunner ok = CliRunner.run(concat(base, "--out", dir.resolve("tuned").toString(), "--class-label", "3"));
+        assertEquals(0, ok.exitCode(), ok.err());
+        assertTrue(Files.isRegularFile(dir.resolve("tuned/unet").resolve(jdiffusion.models.unet2d.ClassConditionedUnet.CLASS_EMB_FILE)));
+        assertTrue(Files.isRegularFile(dir.resolve("tuned/samples/step-3.png")));
+        // only the taught class's row of the class table learns; the others only shrink by AdamW's decoupled
+        // weight decay, (1 - lr * 0.01) per step
+        float[] before = classTable(model), after = classTable(dir.resolve("tuned"));
+        double decay = Math.pow(1 - 1e-2 * 0.01, 3);
+        for (int c = 0; c < 10; c++) {
+            double moved = 0;
+            for (int k = 0; k < 4; k++) moved = Math.max(moved, Math.abs(after[c * 4 + k] - before[c * 4 + k] * decay));
+            if (c == 3) assertTrue(moved > 1e-3, "class 3 moved " + moved);
+            else assertTrue(moved < 1e-6, "class " + c + " moved " + moved);
+        }
+
+        for (String[] extra : new String[][] {{"--out", dir.resolve("o1").toString()},
+                {"--out", dir.resolve("o2").toString(), "--class-label", "10"}}) {
+            CliRunner bad = CliRunner.run(concat(base, extra));
+            assertEquals(2, bad.exitCode(), bad.err());
+            assertTrue(bad.err().startsWith("error: ") && bad.err().strip().lines().count() == 1, bad.err());
+        }
+        CliRunner unconditional = finetune(data, dir.resolve("o3"), 2, "--class-label", "1");
+        assertEquals(2, unconditional.exitCode());
+        assertTrue(unconditional.err().contains("not class-conditioned"), unconditional.err());
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    private static float[] classTable(Path model) {
+        try (var f = jdiffusion.io.SafetensorsFile.open(model.resolve("unet").resolve(jdiffusion.models.unet2d.ClassConditionedUnet.CLASS_EMB_FILE));
+             var scope = new org.bytedeco.javacpp.PointerScope()) {
+            return jdiffusion.tensor.Tensors.toFloats(f.load("class_emb.weight"));
+        }
     }
 
     @Test
