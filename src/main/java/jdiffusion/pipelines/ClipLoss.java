@@ -14,9 +14,11 @@ import org.bytedeco.pytorch.global.torch;
  * the batch. The image goes through the differentiable part of {@link CLIPImageProcessor}: a bilinear
  * resize of the whole x0 to the model's size (align_corners false, no antialias) and the normalisation.
  * With one cut (the default) the whole image is used: the deterministic form the golden case
- * {@code clip_guidance_loss} checks. {@link #withCuts} averages the distance over several random cuts as
- * the notebook does (torchvision RandomResizedCrop: area 8-100 %, aspect 3/4-4/3, and a horizontal flip
- * half of the time); the notebook's RandomAffine, ColorJitter and GaussianBlur are not applied.
+ * {@code clip_guidance_loss} checks. {@link #withCuts} averages the distance over several random views
+ * made as the notebook's {@code tfms} makes them: RandomResizedCrop(224) (area 8-100 %, aspect
+ * 3/4-4/3, resized to the model's size), RandomAffine(5) (a rotation by up to 5 degrees either way,
+ * nearest sampling, zeros outside, as torchvision's defaults) and RandomHorizontalFlip, then the
+ * normalisation. Every step is differentiable, so the guidance gradient flows through the views.
  *
  * @param textFeatures [1, projection_dim] (a CLIP text model's {@code text_embeds})
  * @param cuts         1 = the whole image; more = random cuts drawn from {@code rng}
@@ -45,16 +47,28 @@ public record ClipLoss(CLIPVisionModelWithProjection clip, Tensor textFeatures, 
 
     /** x0 [B, 3, H, W] (values around [-1, 1], fed as the notebook feeds them) -> the image features [B, P]. */
     public Tensor imageFeatures(Tensor x0) {
+        return features(resize(x0));
+    }
+
+    private Tensor resize(Tensor x) {
         int size = clip.config().imageSize();
-        Tensor big = torch.upsample_bilinear2d(x0, new long[] {size, size}, false);
-        Tensor m = Tensors.fromFloats(mean, 1, 3, 1, 1).to(x0.device(), x0.scalar_type());
-        Tensor s = Tensors.fromFloats(std, 1, 3, 1, 1).to(x0.device(), x0.scalar_type());
-        return clip.forward(big.sub(m).div(s)).imageEmbeds();
+        return torch.upsample_bilinear2d(x, new long[] {size, size}, false);
+    }
+
+    /** The normalisation and the vision model: images already at the model's size. */
+    private Tensor features(Tensor sized) {
+        Tensor m = Tensors.fromFloats(mean, 1, 3, 1, 1).to(sized.device(), sized.scalar_type());
+        Tensor s = Tensors.fromFloats(std, 1, 3, 1, 1).to(sized.device(), sized.scalar_type());
+        return clip.forward(sized.sub(m).div(s)).imageEmbeds();
     }
 
     /** dists [B, 1] of the notebook. */
     public Tensor distances(Tensor x0) {
-        Tensor a = normalize(imageFeatures(x0).unsqueeze(1));  // [B, 1, P]
+        return sphericalDistance(imageFeatures(x0));
+    }
+
+    private Tensor sphericalDistance(Tensor imageFeatures) {
+        Tensor a = normalize(imageFeatures.unsqueeze(1));     // [B, 1, P]
         Tensor b = normalize(textFeatures.unsqueeze(0));       // [1, 1, P]
         return a.sub(b).norm(new org.bytedeco.pytorch.ScalarOptional(new Scalar(2.0)), new long[] {2}, false)
                 .div(new Scalar(2.0)).arcsin().pow(new Scalar(2.0)).mul(new Scalar(2.0));
@@ -65,14 +79,17 @@ public record ClipLoss(CLIPVisionModelWithProjection clip, Tensor textFeatures, 
         if (cuts == 1) return distances(x0).mean();
         Tensor sum = null;
         for (int i = 0; i < cuts; i++) {
-            Tensor d = distances(randomCut(x0)).mean();
+            Tensor d = sphericalDistance(features(randomView(x0))).mean();
             sum = sum == null ? d : sum.add(d);
         }
         return sum.div(new Scalar((double) cuts));
     }
 
-    /** torchvision RandomResizedCrop's box (10 tries, else the whole image) and a coin-flip mirror; the resize follows in distances. */
-    private Tensor randomCut(Tensor x) {
+    /**
+     * One view as the notebook's tfms: RandomResizedCrop's box (10 tries, else the whole image) resized to the
+     * model's size, RandomAffine(5)'s rotation, RandomHorizontalFlip.
+     */
+    private Tensor randomView(Tensor x) {
         long h = x.size(2), w = x.size(3);
         long top = 0, left = 0, ch = h, cw = w;
         for (int attempt = 0; attempt < 10; attempt++) {
@@ -87,8 +104,18 @@ public record ClipLoss(CLIPVisionModelWithProjection clip, Tensor textFeatures, 
                 break;
             }
         }
-        Tensor cut = x.narrow(2, top, ch).narrow(3, left, cw);
-        return rng.nextBoolean() ? cut.flip(3) : cut;
+        Tensor view = rotate(resize(x.narrow(2, top, ch).narrow(3, left, cw)), (rng.nextDouble() * 2 - 1) * 5);
+        return rng.nextBoolean() ? view.flip(3) : view;
+    }
+
+    /** A rotation about the centre by {@code degrees}: nearest sampling, zeros outside (torchvision's rotate defaults). */
+    static Tensor rotate(Tensor x, double degrees) {
+        double a = Math.toRadians(degrees), c = Math.cos(a), s = Math.sin(a);
+        long b = x.size(0);
+        Tensor theta = Tensors.fromFloats(new float[] {(float) c, (float) -s, 0f, (float) s, (float) c, 0f}, 1, 2, 3)
+                .to(x.device(), x.scalar_type()).expand(b, 2, 3).contiguous();
+        Tensor grid = torch.affine_grid_generator(theta, new long[] {b, x.size(1), x.size(2), x.size(3)}, false);
+        return torch.grid_sampler(x, grid, 1 /* nearest */, 0 /* zeros */, false);
     }
 
     /** F.normalize(v, dim=2): v / max(||v||, 1e-12). */

@@ -33,6 +33,25 @@ class ClipLossTest {
 
     /** Random cuts: the same seed gives the same loss, the loss stays differentiable, and one cut is the golden form. */
     @Test
+    void theViewsRotationIsExactOnTheGridAndCarriesTheGradient() {
+        try (PointerScope scope = new PointerScope()) {
+            Tensor x = Tensors.fromFloats(new float[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, 1, 1, 4, 4);
+            org.junit.jupiter.api.Assertions.assertEquals(0.0, Tensors.maxAbsDiff(x, ClipLoss.rotate(x, 0)), "0 degrees");
+            // a quarter turn maps pixel centres onto pixel centres: a permutation, one way or the other
+            Tensor quarter = ClipLoss.rotate(x, 90);
+            double left = Tensors.maxAbsDiff(quarter, torch.rot90(x, 1, new long[] {2, 3}));
+            double right = Tensors.maxAbsDiff(quarter, torch.rot90(x, -1, new long[] {2, 3}));
+            org.junit.jupiter.api.Assertions.assertEquals(0.0, Math.min(left, right), "90 degrees");
+            // 5 degrees moves some pixels, and d(sum of a weighted image)/dx reaches the input
+            Tensor xg = torch.rand(new long[] {1, 3, 16, 16}).requires_grad_(true);
+            Tensor turned = ClipLoss.rotate(xg, 5);
+            org.junit.jupiter.api.Assertions.assertTrue(Tensors.maxAbsDiff(turned.detach(), xg.detach()) > 0);
+            Tensor grad = torch.grad(new TensorVector(turned.mul(turned).sum()), new TensorVector(xg)).get(0);
+            org.junit.jupiter.api.Assertions.assertTrue(grad.abs().sum().item_double() > 0, "gradient through the rotation");
+        }
+    }
+
+    @Test
     void randomCutsAreSeededAndDifferentiable() {
         try (Golden g = Golden.open("clip_guidance_loss")) {
             var clip = CLIPVisionModelWithProjection.load(Golden.root().resolve(g.json.get("model").asText()), ScalarType.Float, Tensors.CPU);
