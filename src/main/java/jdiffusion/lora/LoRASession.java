@@ -5,10 +5,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Function;
-import java.util.function.Supplier;
 import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.LoRAKeyMap;
@@ -23,8 +21,9 @@ import org.bytedeco.pytorch.Tensor;
  * lock, and work runs under the read lock once the weights hold exactly its LoRA set. Plain requests
  * still run in parallel and no request ever sees another's LoRAs; a request with other LoRAs waits for
  * the running ones. By default a set is restored right after its work (which then runs alone);
- * {@link #keepMerged} keeps it for the next request that asks for the same set. (Per-request adapters computed beside the weights, {@code x W^T + s (x A^T) B^T},
- * would let LoRA requests run concurrently at some cost per step; a possible later improvement.)
+ * {@link #keepMerged} keeps it for the next request that asks for the same set. (Per-request adapters
+ * computed beside the weights, {@code x W^T + s (x A^T) B^T}, would let LoRA requests run concurrently
+ * at some cost per step; a possible later improvement.)
  *
  * <pre>{@code
  * LoRASession loras = new LoRASession(unet, textEncoder);
@@ -40,7 +39,7 @@ public final class LoRASession {
     /** Where LoRA entries may land: the models' weight names, shapes and their kohya spellings. */
     private final LoRAKeyMap.Index index;
     private final Map<Component, Map<String, long[]>> shapes;
-    /** Read: work on the base weights. Write: work that merges LoRAs into them. Fair, so LoRA work is not starved. */
+    /** Read: work on the weights as they are. Write: changing them (merge, restore). Fair, so LoRA work is not starved. */
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock(true);
     // guarded by lock: written under the write lock, read under either
     private boolean keepMerged;
@@ -201,15 +200,6 @@ public final class LoRASession {
         try (PointerScope scope = new PointerScope()) {
             return LoRAMerge.apply(applied, Map.of(Component.UNET, ModuleTensors.namedTensors(unet),
                     Component.TEXT_ENCODER, ModuleTensors.namedTensors(textEncoder)));
-        }
-    }
-
-    private static <T> T locked(Lock lock, Supplier<T> work) {
-        lock.lock();
-        try {
-            return work.get();
-        } finally {
-            lock.unlock();
         }
     }
 }
