@@ -1,5 +1,8 @@
 package jdiffusion.pipelines;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import jdiffusion.Golden;
 import jdiffusion.models.clip.CLIPVisionModelWithProjection;
 import jdiffusion.tensor.Tensors;
@@ -36,18 +39,18 @@ class ClipLossTest {
     void theViewsRotationIsExactOnTheGridAndCarriesTheGradient() {
         try (PointerScope scope = new PointerScope()) {
             Tensor x = Tensors.fromFloats(new float[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, 1, 1, 4, 4);
-            org.junit.jupiter.api.Assertions.assertEquals(0.0, Tensors.maxAbsDiff(x, ClipLoss.rotate(x, 0)), "0 degrees");
+            assertEquals(0.0, Tensors.maxAbsDiff(x, ClipLoss.rotate(x, 0)), "0 degrees");
             // a quarter turn maps pixel centres onto pixel centres: a permutation, one way or the other
             Tensor quarter = ClipLoss.rotate(x, 90);
             double left = Tensors.maxAbsDiff(quarter, torch.rot90(x, 1, new long[] {2, 3}));
             double right = Tensors.maxAbsDiff(quarter, torch.rot90(x, -1, new long[] {2, 3}));
-            org.junit.jupiter.api.Assertions.assertEquals(0.0, Math.min(left, right), "90 degrees");
+            assertEquals(0.0, Math.min(left, right), "90 degrees");
             // 5 degrees moves some pixels, and d(sum of a weighted image)/dx reaches the input
             Tensor xg = torch.rand(new long[] {1, 3, 16, 16}).requires_grad_(true);
             Tensor turned = ClipLoss.rotate(xg, 5);
-            org.junit.jupiter.api.Assertions.assertTrue(Tensors.maxAbsDiff(turned.detach(), xg.detach()) > 0);
+            assertTrue(Tensors.maxAbsDiff(turned.detach(), xg.detach()) > 0);
             Tensor grad = torch.grad(new TensorVector(turned.mul(turned).sum()), new TensorVector(xg)).get(0);
-            org.junit.jupiter.api.Assertions.assertTrue(grad.abs().sum().item_double() > 0, "gradient through the rotation");
+            assertTrue(grad.abs().sum().item_double() > 0, "gradient through the rotation");
         }
     }
 
@@ -61,10 +64,10 @@ class ClipLossTest {
                 double a = whole.withCuts(4, 11).apply(image).item_double();
                 double b = whole.withCuts(4, 11).apply(image).item_double();
                 double c = whole.withCuts(4, 12).apply(image).item_double();
-                org.junit.jupiter.api.Assertions.assertEquals(a, b);
+                assertEquals(a, b);
                 org.junit.jupiter.api.Assertions.assertNotEquals(a, c);
                 Tensor grad = torch.grad(new TensorVector(whole.withCuts(4, 11).apply(image)), new TensorVector(image)).get(0);
-                org.junit.jupiter.api.Assertions.assertTrue(Tensors.maxAbs(grad) > 0);
+                assertTrue(Tensors.maxAbs(grad) > 0);
                 Golden.assertClose("one cut = golden loss", whole.withCuts(1, 0).apply(image).reshape(-1), g.tensor("loss").reshape(-1), 1e-4, 1e-6);
             } finally {
                 clip.close();

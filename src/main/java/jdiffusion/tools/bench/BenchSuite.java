@@ -55,18 +55,7 @@ public record BenchSuite(Path model, boolean tiny, List<Integer> sizes, List<Sca
         Path temporary = null;
         try {
             temporary = Files.createTempDirectory("jdiffusion-fast-");
-            Path folder = model;
-            if (tiny) {
-                folder = temporary.resolve("tiny");
-                RandomPipelineFolder.create(RandomModel.TINY, folder, ScalarType.Half, 0, null, line -> {});
-            } else if (folder == null) {
-                folder = defaultModel();
-                if (!Files.isDirectory(folder)) {
-                    log.println("Creating the benchmark model (random SD 1.5, fp16 on disk) in " + folder + " ...");
-                    log.flush();
-                    RandomPipelineFolder.create(RandomModel.SD15, folder, ScalarType.Half, 0, null, line -> {});
-                }
-            }
+            Path folder = modelFolder(temporary, log);
             List<FastPathBenchmark.Result> out = new ArrayList<>();
             for (ScalarType dtype : dtypes) {
                 for (int size : sizes) {
@@ -81,6 +70,29 @@ public record BenchSuite(Path model, boolean tiny, List<Integer> sizes, List<Sca
         } finally {
             if (temporary != null) deleteQuietly(temporary);
         }
+    }
+
+    /**
+     * The model to time: a tiny random one written into {@code temporary} (--tiny), the given one, or the
+     * default random SD 1.5, created on first use.
+     */
+    private Path modelFolder(Path temporary, PrintWriter log) {
+        if (tiny) {
+            Path folder = temporary.resolve("tiny");
+            RandomPipelineFolder.create(RandomModel.TINY, folder, ScalarType.Half, 0, null, line -> {});
+            return folder;
+        }
+        if (model != null) return model;
+        Path folder = defaultModel();
+        if (!Files.isDirectory(folder)) {
+            log.println("Creating the benchmark model (random SD 1.5, fp16 on disk) in " + folder + " ...");
+            log.flush();
+            RandomPipelineFolder.create(RandomModel.SD15, folder, ScalarType.Half, 0, null, line -> {
+                log.println("  " + line);
+                log.flush();
+            });
+        }
+        return folder;
     }
 
     private static void deleteQuietly(Path dir) {
@@ -105,24 +117,10 @@ public record BenchSuite(Path model, boolean tiny, List<Integer> sizes, List<Sca
         log.printf("Ceiling probe (%s)...%n", tiny ? "tiny shapes" : "2048 matmul, 3x3 conv 320 channels at 64x64");
         log.flush();
         CeilingProbe ceiling = CeilingProbe.measure(bf16, tiny);
-        Path folder = model;
         Path temporary = null;
         try {
-            if (tiny) {
-                temporary = Files.createTempDirectory("jdiffusion-bench-");
-                folder = temporary.resolve("tiny");
-                RandomPipelineFolder.create(RandomModel.TINY, folder, ScalarType.Half, 0, null, line -> {});
-            } else if (folder == null) {
-                folder = defaultModel();
-                if (!Files.isDirectory(folder)) {
-                    log.println("Creating the benchmark model (random SD 1.5, fp16 on disk) in " + folder + " ...");
-                    log.flush();
-                    RandomPipelineFolder.create(RandomModel.SD15, folder, ScalarType.Half, 0, null, line -> {
-                        log.println("  " + line);
-                        log.flush();
-                    });
-                }
-            }
+            if (tiny) temporary = Files.createTempDirectory("jdiffusion-bench-");
+            Path folder = modelFolder(temporary, log);
             List<BenchRun> runs = new ArrayList<>();
             for (ScalarType dtype : dtypes) {
                 for (int size : sizes) {
