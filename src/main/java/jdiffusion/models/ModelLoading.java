@@ -28,9 +28,16 @@ public final class ModelLoading {
         }
     }
 
-    /** {@code module} converted to {@code dtype} (a no-op for float32, libtorch's construction dtype). */
+    /**
+     * {@code module} converted to {@code dtype} (a no-op for float32, libtorch's construction dtype),
+     * the float32 copy's memory handed back to the OS at once: glibc would otherwise keep it and
+     * the next layer's float32 build would take fresh pages beside it.
+     */
     public static <M extends Module> M in(ScalarType dtype, M module) {
-        if (dtype.value != ScalarType.Float.value) module.to(dtype, false);
+        if (dtype.value != ScalarType.Float.value) {
+            module.to(dtype, false);
+            NativeMemory.trim();
+        }
         return module;
     }
 

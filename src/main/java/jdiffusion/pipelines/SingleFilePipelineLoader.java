@@ -44,13 +44,15 @@ final class SingleFilePipelineLoader {
             }
             Path configs = Files.createTempDirectory("jdiffusion-single-file");
             try {
-                UNet2DConditionModel unet = new UNet2DConditionModel(
-                        UNet2DConditionConfig.fromJson(write(configs, "unet.json", ckpt.unetConfig())));
-                ModelLoading.loadWeights(unet, ckpt.unet(), options.dtype(), options.device(), "UNet2DConditionModel");
+                // the small models first, whose float32 builds are converted whole; the UNet last,
+                // each of its layers converted as it is built (SD 1.5's is 3.4 GB in float32)
+                UNet2DConditionConfig unetConfig = UNet2DConditionConfig.fromJson(write(configs, "unet.json", ckpt.unetConfig()));
                 AutoencoderKL vae = new AutoencoderKL(AutoencoderKLConfig.fromJson(write(configs, "vae.json", ckpt.vaeConfig())));
                 ModelLoading.loadWeights(vae, ckpt.vae(), options.dtype(), options.device(), "AutoencoderKL");
                 CLIPTextModel text = new CLIPTextModel(ckpt.clipTextConfig());
                 ModelLoading.loadWeights(text, ckpt.textEncoder(), options.dtype(), options.device(), "CLIPTextModel");
+                UNet2DConditionModel unet = new UNet2DConditionModel(unetConfig, options.dtype());
+                ModelLoading.loadWeights(unet, ckpt.unet(), options.dtype(), options.device(), "UNet2DConditionModel");
                 SchedulerConfigFile scheduler = SchedulerConfigFile.parse(ckpt.schedulerConfig().toString());
                 String name = file.getFileName().toString().replaceFirst("\\.(safetensors|ckpt)$", "");
                 return new StableDiffusionComponents(name, tokenizer, text, unet, vae, scheduler, options);

@@ -2,6 +2,7 @@ package jdiffusion.models.unet;
 
 import java.util.ArrayList;
 import java.util.List;
+import jdiffusion.models.ModelLoading;
 import jdiffusion.nn.Functional;
 import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.ModuleList;
@@ -10,6 +11,7 @@ import jdiffusion.nn.Transformer2DModel;
 import jdiffusion.nn.Upsample2D;
 import jdiffusion.tensor.Scopes;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * diffusers models/unets/unet_2d_blocks.py {@code CrossAttnUpBlock2D}
@@ -24,20 +26,25 @@ public final class CrossAttnUpBlock2D extends JavaModule implements UpBlock {
 
     /** Up block {@code index} (0 = deepest) of {@code config}. */
     public CrossAttnUpBlock2D(UNet2DConditionConfig config, int index) {
+        this(config, index, ScalarType.Float);
+    }
+
+    /** As above, each layer converted to {@code dtype} as it is built (see UNet2DConditionModel). */
+    public CrossAttnUpBlock2D(UNet2DConditionConfig config, int index, ScalarType dtype) {
         UpChannels ch = UpChannels.of(config, index);
         int down = ch.downIndex(); // heads, widths and depth mirror this down block
         int heads = config.attentionHeads(down);
         ModuleList resnetList = register_module("resnets", new ModuleList());
         ModuleList attentionList = register_module("attentions", new ModuleList());
         for (int j = 0; j < ch.numLayers(); j++) {
-            resnets.add(resnetList.add(new ResnetBlock2D(ch.resnetIn(j), ch.out(), config.timeEmbedDim(),
-                    config.normNumGroups(), config.normEps(), 1.0)));
-            attentions.add(attentionList.add(new Transformer2DModel(heads, ch.out() / heads, ch.out(),
+            resnets.add(resnetList.add(ModelLoading.in(dtype, new ResnetBlock2D(ch.resnetIn(j), ch.out(), config.timeEmbedDim(),
+                    config.normNumGroups(), config.normEps(), 1.0))));
+            attentions.add(attentionList.add(ModelLoading.in(dtype, new Transformer2DModel(heads, ch.out() / heads, ch.out(),
                     config.transformerLayersPerBlock().get(down), config.crossAttentionDim().get(down),
-                    config.normNumGroups(), config.useLinearProjection(), config.onlyCrossAttention().get(down))));
+                    config.normNumGroups(), config.useLinearProjection(), config.onlyCrossAttention().get(down)))));
         }
         upsampler = ch.addUpsample()
-                ? register_module("upsamplers", new ModuleList()).add(new Upsample2D(ch.out(), ch.out())) : null;
+                ? register_module("upsamplers", new ModuleList()).add(ModelLoading.in(dtype, new Upsample2D(ch.out(), ch.out()))) : null;
     }
 
     @Override

@@ -2,11 +2,13 @@ package jdiffusion.models.unet;
 
 import java.util.ArrayList;
 import java.util.List;
+import jdiffusion.models.ModelLoading;
 import jdiffusion.nn.Downsample2D;
 import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.ModuleList;
 import jdiffusion.nn.ResnetBlock2D;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * diffusers models/unets/unet_2d_blocks.py {@code DownBlock2D}
@@ -19,9 +21,9 @@ public final class DownBlock2D extends JavaModule implements DownBlock {
     private final Downsample2D downsampler; // null in the last block
 
     /** Down block {@code index} of {@code config}, fed {@code inChannels}. */
-    public DownBlock2D(UNet2DConditionConfig config, int index, int inChannels) {
+    public DownBlock2D(UNet2DConditionConfig config, int index, int inChannels, ScalarType dtype) {
         this(inChannels, config.blockOutChannels().get(index), config.layersPerBlock().get(index), config.timeEmbedDim(),
-                config.normNumGroups(), config.normEps(), index < config.numBlocks() - 1, config.downsamplePadding());
+                config.normNumGroups(), config.normEps(), index < config.numBlocks() - 1, config.downsamplePadding(), dtype);
     }
 
     /**
@@ -30,12 +32,18 @@ public final class DownBlock2D extends JavaModule implements DownBlock {
      */
     public DownBlock2D(int inChannels, int out, int numLayers, int tembChannels, int groups, double eps,
                        boolean addDownsample, int downsamplePadding) {
+        this(inChannels, out, numLayers, tembChannels, groups, eps, addDownsample, downsamplePadding, ScalarType.Float);
+    }
+
+    /** As above, each layer converted to {@code dtype} as it is built (see UNet2DConditionModel). */
+    public DownBlock2D(int inChannels, int out, int numLayers, int tembChannels, int groups, double eps,
+                       boolean addDownsample, int downsamplePadding, ScalarType dtype) {
         ModuleList list = register_module("resnets", new ModuleList());
         for (int i = 0; i < numLayers; i++) {
-            resnets.add(list.add(new ResnetBlock2D(i == 0 ? inChannels : out, out, tembChannels, groups, eps, 1.0)));
+            resnets.add(list.add(ModelLoading.in(dtype, new ResnetBlock2D(i == 0 ? inChannels : out, out, tembChannels, groups, eps, 1.0))));
         }
         downsampler = addDownsample
-                ? register_module("downsamplers", new ModuleList()).add(new Downsample2D(out, out, downsamplePadding)) : null;
+                ? register_module("downsamplers", new ModuleList()).add(ModelLoading.in(dtype, new Downsample2D(out, out, downsamplePadding))) : null;
     }
 
     @Override

@@ -52,11 +52,12 @@ public final class UNet2DConditionModel extends JavaModule {
     }
 
     /**
-     * As {@link #UNet2DConditionModel(UNet2DConditionConfig)}, each block converted to {@code dtype}
-     * as soon as it is built: libtorch builds layers in float32, and SD 1.5 whole is 3.4 GB of it,
-     * which was the peak of a bf16 load.
+     * As {@link #UNet2DConditionModel(UNet2DConditionConfig)}, each layer (resnet, transformer,
+     * resampler) converted to {@code dtype} as soon as it is built: libtorch builds layers in
+     * float32, and SD 1.5 whole is 3.4 GB of it; converting whole blocks still left the largest
+     * (up_blocks.1, 1 GB of float32) as the peak of a bf16 load.
      */
-    UNet2DConditionModel(UNet2DConditionConfig config, ScalarType dtype) {
+    public UNet2DConditionModel(UNet2DConditionConfig config, ScalarType dtype) {
         ModelLoading.requireNoPointerScope("UNet2DConditionModel");
         this.config = config;
         List<Integer> channels = config.blockOutChannels();
@@ -73,16 +74,16 @@ public final class UNet2DConditionModel extends JavaModule {
         int in = c0;
         for (int i = 0; i < config.numBlocks(); i++) {
             downBlocks.add(switch (config.downBlockTypes().get(i)) {
-                case UNet2DConditionConfig.CROSS_ATTN_DOWN -> downList.add(ModelLoading.in(dtype, new CrossAttnDownBlock2D(config, i, in)));
-                default -> downList.add(ModelLoading.in(dtype, new DownBlock2D(config, i, in)));
+                case UNet2DConditionConfig.CROSS_ATTN_DOWN -> downList.add(new CrossAttnDownBlock2D(config, i, in, dtype));
+                default -> downList.add(new DownBlock2D(config, i, in, dtype));
             });
             in = channels.get(i);
         }
-        midBlock = register_module("mid_block", ModelLoading.in(dtype, new UNetMidBlock2DCrossAttn(config)));
+        midBlock = register_module("mid_block", new UNetMidBlock2DCrossAttn(config, dtype));
         for (int i = 0; i < config.numBlocks(); i++) {
             upBlocks.add(switch (config.upBlockTypes().get(i)) {
-                case UNet2DConditionConfig.CROSS_ATTN_UP -> upList.add(ModelLoading.in(dtype, new CrossAttnUpBlock2D(config, i)));
-                default -> upList.add(ModelLoading.in(dtype, new UpBlock2D(config, i)));
+                case UNet2DConditionConfig.CROSS_ATTN_UP -> upList.add(new CrossAttnUpBlock2D(config, i, dtype));
+                default -> upList.add(new UpBlock2D(config, i, dtype));
             });
         }
         convNormOut = register_module("conv_norm_out", Layers.groupNorm(config.normNumGroups(), c0, config.normEps()));

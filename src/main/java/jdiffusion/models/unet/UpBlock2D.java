@@ -2,6 +2,7 @@ package jdiffusion.models.unet;
 
 import java.util.ArrayList;
 import java.util.List;
+import jdiffusion.models.ModelLoading;
 import jdiffusion.nn.Functional;
 import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.ModuleList;
@@ -9,6 +10,7 @@ import jdiffusion.nn.ResnetBlock2D;
 import jdiffusion.nn.Upsample2D;
 import jdiffusion.tensor.Scopes;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * diffusers models/unets/unet_2d_blocks.py {@code UpBlock2D}
@@ -21,18 +23,23 @@ public final class UpBlock2D extends JavaModule implements UpBlock {
     private final Upsample2D upsampler; // null in the last block
 
     /** Up block {@code index} (0 = deepest) of {@code config}. */
-    public UpBlock2D(UNet2DConditionConfig config, int index) {
-        this(UpChannels.of(config, index), config.timeEmbedDim(), config.normNumGroups(), config.normEps());
+    public UpBlock2D(UNet2DConditionConfig config, int index, ScalarType dtype) {
+        this(UpChannels.of(config, index), config.timeEmbedDim(), config.normNumGroups(), config.normEps(), dtype);
     }
 
     /** An up block with the channels {@code ch}, as {@code get_up_block} builds it for any UNet. */
     public UpBlock2D(UpChannels ch, int tembChannels, int groups, double eps) {
+        this(ch, tembChannels, groups, eps, ScalarType.Float);
+    }
+
+    /** As above, each layer converted to {@code dtype} as it is built (see UNet2DConditionModel). */
+    public UpBlock2D(UpChannels ch, int tembChannels, int groups, double eps, ScalarType dtype) {
         ModuleList list = register_module("resnets", new ModuleList());
         for (int j = 0; j < ch.numLayers(); j++) {
-            resnets.add(list.add(new ResnetBlock2D(ch.resnetIn(j), ch.out(), tembChannels, groups, eps, 1.0)));
+            resnets.add(list.add(ModelLoading.in(dtype, new ResnetBlock2D(ch.resnetIn(j), ch.out(), tembChannels, groups, eps, 1.0))));
         }
         upsampler = ch.addUpsample()
-                ? register_module("upsamplers", new ModuleList()).add(new Upsample2D(ch.out(), ch.out())) : null;
+                ? register_module("upsamplers", new ModuleList()).add(ModelLoading.in(dtype, new Upsample2D(ch.out(), ch.out()))) : null;
     }
 
     @Override

@@ -45,10 +45,12 @@ public final class Decoder extends JavaModule {
 
     /** latents [B, latent, h, w] -> image [B, out, h*f, w*f]. */
     public Tensor forward(Tensor z) {
-        // one stage alive at a time: at 512x512 the stages' outputs together are ~0.5 GB in bf16
+        // one layer's output alive at a time: at 512x512 the stages' outputs together are ~0.5 GB in
+        // bf16; the up blocks' layers are chained here rather than block by block, so that a block's
+        // input goes once its first resnet has run (at 512x512: 128 MB during the last block)
         List<UnaryOperator<Tensor>> stages = new ArrayList<>();
         stages.add(x -> midBlock.forward(convIn.forward(x)));
-        for (UpDecoderBlock2D block : upBlocks) stages.add(block::forward);
+        for (UpDecoderBlock2D block : upBlocks) stages.addAll(block.stages());
         stages.add(x -> convOut.forward(Functional.siluOfTemporary(convNormOut.forward(x))));
         return Scopes.sequence(z, stages);
     }

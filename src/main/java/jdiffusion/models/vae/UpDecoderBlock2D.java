@@ -31,9 +31,14 @@ public final class UpDecoderBlock2D extends JavaModule {
 
     /** x [B, in, H, W] -> [B, out, 2H, 2W] (or H, W in the last block). */
     public Tensor forward(Tensor x) {
+        return Scopes.sequence(x, stages()); // one resnet's output alive at a time
+    }
+
+    /** The block as a chain of layers, for a caller that runs several blocks as one chain. */
+    List<UnaryOperator<Tensor>> stages() {
         List<UnaryOperator<Tensor>> steps = new ArrayList<>();
         for (ResnetBlock2D resnet : resnets) steps.add(h -> resnet.forward(h, null));
         if (upsampler != null) steps.add(h -> upsampler.forward(h, null));
-        return Scopes.sequence(x, steps); // one resnet's output alive at a time
+        return steps;
     }
 }
