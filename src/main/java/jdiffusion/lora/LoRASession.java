@@ -1,10 +1,15 @@
 package jdiffusion.lora;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.Function;
 import jdiffusion.tensor.ModuleTensors;
@@ -45,6 +50,14 @@ public final class LoRASession {
     private boolean keepMerged;
     private LoRAMerge merged;
     private List<MergedKey> mergedKey = List.of();
+    /**
+     * Short hashes by file, reused while its size and modification time stay (A1111 caches its hashes
+     * the same way): with a kept set, every request would otherwise re-read the whole file to learn
+     * it is the same set (134 MB of SHA-256 for LCM-LoRA, ~0.4 s).
+     */
+    private final Map<Path, HashedFile> hashes = new ConcurrentHashMap<>();
+
+    private record HashedFile(long size, FileTime modified, String hash) {}
 
     public LoRASession(Module unet, Module textEncoder) {
         this.unet = unet;
@@ -178,7 +191,7 @@ public final class LoRASession {
                 Path file = spec.file() != null ? spec.file() : LoRAFiles.find(loraDir, spec.name());
                 LoRAWeights weights = read(file);
                 try {
-                    out.add(new Active(spec, weights, LoRAFiles.shortHash(file)));
+                    out.add(new Active(spec, weights, shortHash(file)));
                 } catch (RuntimeException e) {
                     weights.close();
                     throw e;
@@ -189,6 +202,24 @@ public final class LoRASession {
             throw e;
         }
         return out;
+    }
+
+    private String shortHash(Path file) {
+        BasicFileAttributes now;
+        Path key;
+        try {
+            key = file.toRealPath();
+            now = Files.readAttributes(key, BasicFileAttributes.class);
+        } catch (IOException e) {
+            return LoRAFiles.shortHash(file); // its one-line error names the file
+        }
+        HashedFile known = hashes.get(key);
+        if (known != null && known.size() == now.size() && known.modified().equals(now.lastModifiedTime())) {
+            return known.hash();
+        }
+        String hash = LoRAFiles.shortHash(key);
+        hashes.put(key, new HashedFile(now.size(), now.lastModifiedTime(), hash));
+        return hash;
     }
 
     private LoRAMerge merge(List<Active> loras) {

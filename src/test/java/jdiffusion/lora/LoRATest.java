@@ -1,11 +1,14 @@
 package jdiffusion.lora;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileTime;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -271,6 +274,36 @@ class LoRATest {
                 session.keepMerged(false);
             }
             assertTrue(session.mergedHashes().isEmpty(), "keepMerged(false) restores");
+            assertBitIdentical(base);
+        }
+    }
+
+    /** The session reuses a file's hash while its size and time stay; a file rewritten in place is another set. */
+    @Test
+    void aKeptSetFollowsItsFileWhenTheFileIsRewritten() throws Exception {
+        Path file = dir.resolve("rewritten.safetensors");
+        Path other = TestLoRA.write(dir.resolve("rewritten-b.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_B, TE_A));
+        TestLoRA.write(file, TestLoRA.Layout.KOHYA, List.of(Q_A, TE_A));
+        LoRASession session = pipe().components().loras();
+        try (PointerScope scope = new PointerScope()) {
+            Map<String, Tensor> base = snapshot();
+            // by hand on the base weights, before any set is kept merged
+            Tensor expected = withHandMerged(Map.of(Q_B, 0.7, TE_A, 0.7), request("a red circle").build()).finalLatents();
+            session.keepMerged(true);
+            try {
+                Tensor first = pipe().generate(request("a red circle").lora(LoRASpec.file(file, 0.7)).build()).finalLatents();
+                String firstHash = session.mergedHashes().getFirst();
+                // the same path now holds other tensors (a newer time, as any rewrite gives)
+                Files.copy(other, file, StandardCopyOption.REPLACE_EXISTING);
+                Files.setLastModifiedTime(file, FileTime.fromMillis(System.currentTimeMillis() + 5_000));
+                Tensor second = pipe().generate(request("a red circle").lora(LoRASpec.file(file, 0.7)).build()).finalLatents();
+                assertEquals(List.of(LoRAFiles.shortHash(other)), session.mergedHashes(), "re-hashed and re-merged");
+                assertNotEquals(firstHash, session.mergedHashes().getFirst());
+                assertSame(expected, second, "the new file's tensors, not the kept ones");
+                assertDifferent(first, second, "old vs rewritten file");
+            } finally {
+                session.keepMerged(false);
+            }
             assertBitIdentical(base);
         }
     }
