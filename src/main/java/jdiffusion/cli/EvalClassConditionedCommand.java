@@ -2,8 +2,11 @@ package jdiffusion.cli;
 
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.stream.IntStream;
+import jdiffusion.JDiffusionException;
 import jdiffusion.image.ImageGrid;
 import jdiffusion.training.pixel.ClassConditionedEval;
 import jdiffusion.training.pixel.FashionMnist;
@@ -31,32 +34,56 @@ final class EvalClassConditionedCommand implements Callable<Integer> {
             description = "The classifier: read when it exists, else trained (two epochs) and written there.")
     Path classifier;
 
+    @Option(names = "--classes", split = ",", paramLabel = "N[,N...]", description = "The classes to sample (default: all ten).")
+    int[] classes = IntStream.range(0, FashionMnist.NUM_CLASSES).toArray();
+
     @Option(names = "--samples-per-class", defaultValue = "1000", description = "Default: ${DEFAULT-VALUE}.")
     int perClass;
 
-    @Option(names = "--steps", defaultValue = "40", description = "DDIM steps per sample (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--sampler", defaultValue = "DDIM", description = "DDIM (eta 0) or DDPM (ancestral, the notebook's, "
+            + "usually with --steps 1000); default: ${DEFAULT-VALUE}.")
+    ClassConditionedEval.Sampler sampler;
+
+    @Option(names = "--steps", defaultValue = "40", description = "Sampling steps per sample (default: ${DEFAULT-VALUE}).")
     int steps;
 
     @Option(names = "--seed", defaultValue = "0", description = "Default: ${DEFAULT-VALUE}.")
     long seed;
 
-    @Option(names = "--grid", paramLabel = "FILE.png", description = "Where to write the per-class grid (8 samples a row).")
+    @Option(names = "--grid", paramLabel = "FILE.png", description = "Where to write the grid (one row of 8 samples per class).")
     Path grid;
 
     @Override
     public Integer call() {
-        if (perClass < 1) throw new jdiffusion.JDiffusionException("--samples-per-class must be at least 1, got " + perClass);
+        if (perClass < 1 || perClass > 100_000) {
+            throw new JDiffusionException("--samples-per-class must be 1 to 100000, got " + perClass);
+        }
+        if (steps < 1 || steps > 1000) throw new JDiffusionException("--steps must be 1 to 1000, got " + steps);
+        if (classes.length == 0) throw new JDiffusionException("--classes names no class");
+        if (grid != null) WritableFolder.require("--grid", grid.toAbsolutePath().getParent());
         PrintWriter out = spec.commandLine().getOut();
-        ProgressBar bar = new ProgressBar(System.err, "sampling", (long) perClass * FashionMnist.NUM_CLASSES);
-        var report = ClassConditionedEval.run(model, data, classifier, perClass, steps, seed, bar::update);
+        ProgressBar bar = new ProgressBar(System.err, "sampling", (long) perClass * classes.length);
+        var report = ClassConditionedEval.run(model, data, classifier, classes, perClass, sampler, steps, seed, bar::update);
         bar.done();
         out.printf(Locale.ROOT, "classifier test accuracy: %.1f %%%n", 100 * report.classifierTestAccuracy());
-        for (int c = 0; c < FashionMnist.NUM_CLASSES; c++) {
-            out.printf(Locale.ROOT, "class %d %-12s %5.1f %% of %d samples%n", c, FashionMnist.CLASS_NAMES[c],
-                    100 * report.perClassAccuracy()[c], perClass);
+        for (int i = 0; i < classes.length; i++) {
+            out.printf(Locale.ROOT, "class %d %-12s %5.1f %% of %d samples%s%n", classes[i], FashionMnist.CLASS_NAMES[classes[i]],
+                    100 * report.accuracy(i), perClass, misses(report, i));
         }
-        out.printf(Locale.ROOT, "mean %.1f %% (DDIM %d steps)%n", 100 * report.meanAccuracy(), steps);
+        out.printf(Locale.ROOT, "mean %.1f %% (%s %d steps)%n", 100 * report.meanAccuracy(), sampler, steps);
         if (grid != null) ImageGrid.writePng(grid, report.grid());
         return 0;
+    }
+
+    /** What the classifier called the rest, most frequent first, e.g. " (Bag 33.0 %, Shirt 15.0 %)". */
+    private static String misses(ClassConditionedEval.Report report, int i) {
+        List<String> parts = IntStream.range(0, FashionMnist.NUM_CLASSES)
+                .filter(p -> p != report.classes()[i] && report.confusion()[i][p] > 0)
+                .boxed()
+                .sorted((a, b) -> Integer.compare(report.confusion()[i][b], report.confusion()[i][a]))
+                .limit(3)
+                .map(p -> String.format(Locale.ROOT, "%s %.1f %%", FashionMnist.CLASS_NAMES[p], 100 * report.share(i, p)))
+                .toList();
+        return parts.isEmpty() ? "" : " (" + String.join(", ", parts) + ")";
     }
 }

@@ -5,14 +5,18 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
 import java.util.function.IntConsumer;
+import jdiffusion.JDiffusionException;
 import jdiffusion.image.ImageGrid;
 import jdiffusion.models.unet2d.PixelDenoiser;
 import jdiffusion.pipelines.DDIMPipeline;
+import jdiffusion.pipelines.DDPMPipeline;
 import jdiffusion.pipelines.PixelRequest;
 import jdiffusion.pipelines.PixelResult;
-import jdiffusion.pipelines.StepCallback;
 import jdiffusion.schedulers.DDIMScheduler;
+import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
 import jdiffusion.tensor.Tensors;
@@ -23,27 +27,52 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
 /**
  * The issue's quality measure of a class-conditioned Fashion-MNIST model: a {@link FashionClassifier}
  * trained on the real training set (its test-set accuracy says how far it can be trusted) labels
- * {@code perClass} samples of each class drawn with DDIM; the score of class c is the share called c.
+ * {@code perClass} samples of each requested class; the score of class c is the share called c, and
+ * the rest of its row says what the misses look like (a fine-tuned class moving to new data shows
+ * there too).
  */
 public final class ClassConditionedEval {
-    /** @param perClassAccuracy indexed by class; {@code grid} one row per class */
-    public record Report(double classifierTestAccuracy, double[] perClassAccuracy, int samplesPerClass, int steps,
-                         BufferedImage grid) {
+    /** DDIM (eta 0) or DDPM's ancestral sampling, as the course's notebook samples (1000 steps). */
+    public enum Sampler { DDIM, DDPM }
+
+    /**
+     * @param classes   the classes sampled, in order
+     * @param confusion {@code confusion[i][p]}: samples of {@code classes[i]} the classifier called p
+     * @param grid      one row per sampled class
+     */
+    public record Report(double classifierTestAccuracy, int[] classes, int[][] confusion, int samplesPerClass,
+                         Sampler sampler, int steps, BufferedImage grid) {
+        /** The share of {@code classes[i]}'s samples called {@code predicted}. */
+        public double share(int i, int predicted) {
+            return (double) confusion[i][predicted] / samplesPerClass;
+        }
+
+        /** The share of {@code classes[i]}'s samples called what was asked for. */
+        public double accuracy(int i) {
+            return share(i, classes[i]);
+        }
+
         public double meanAccuracy() {
             double s = 0;
-            for (double a : perClassAccuracy) s += a;
-            return s / perClassAccuracy.length;
+            for (int i = 0; i < classes.length; i++) s += accuracy(i);
+            return s / classes.length;
         }
     }
 
     private ClassConditionedEval() {}
 
     /**
+     * @param classes        the classes to sample (each 0-9)
      * @param classifierFile read if it exists, else trained (two epochs) and written there
      * @param progress       told the number of samples drawn so far
      */
-    public static Report run(Path model, Path data, Path classifierFile, int perClass, int steps, long seed,
-                             IntConsumer progress) {
+    public static Report run(Path model, Path data, Path classifierFile, int[] classes, int perClass, Sampler sampler,
+                             int steps, long seed, IntConsumer progress) {
+        for (int c : classes) {
+            if (c < 0 || c >= FashionMnist.NUM_CLASSES) {
+                throw new JDiffusionException("class " + c + " is not a Fashion-MNIST class (0-" + (FashionMnist.NUM_CLASSES - 1) + ")");
+            }
+        }
         FashionMnist test = FashionMnist.load(data, false);
         FashionClassifier classifier;
         if (Files.isRegularFile(classifierFile)) {
@@ -55,31 +84,34 @@ public final class ClassConditionedEval {
         try {
             double testAccuracy = classifier.accuracy(test);
             String schedulerJson = DDPMFineTune.readString(model.resolve("scheduler").resolve("scheduler_config.json"));
-            var ddim = (DDIMScheduler) Schedulers.create("DDIMScheduler", SchedulerConfigFile.parse(schedulerJson), java.util.Map.of());
+            SchedulerConfigFile schedulerConfig = SchedulerConfigFile.parse(schedulerJson);
             PixelDenoiser unet = PixelDenoiser.load(model.resolve("unet"), ScalarType.Float, Tensors.CPU);
             try {
-                DDIMPipeline pipe = new DDIMPipeline(unet, ddim);
-                double[] accuracy = new double[FashionMnist.NUM_CLASSES];
+                Function<PixelRequest, PixelResult> pipe = switch (sampler) {
+                    case DDIM -> new DDIMPipeline(unet, (DDIMScheduler) Schedulers.create("DDIMScheduler", schedulerConfig, Map.of()))::call;
+                    case DDPM -> new DDPMPipeline(unet, (DDPMScheduler) Schedulers.create("DDPMScheduler", schedulerConfig, Map.of()))::call;
+                };
+                int[][] confusion = new int[classes.length][FashionMnist.NUM_CLASSES];
                 List<BufferedImage> rows = new ArrayList<>();
                 int drawn = 0;
-                for (int c = 0; c < FashionMnist.NUM_CLASSES; c++) {
-                    int correct = 0;
+                for (int i = 0; i < classes.length; i++) {
+                    int c = classes[i];
                     for (int from = 0; from < perClass; from += 100) {
                         int n = Math.min(100, perClass - from);
-                        PixelResult r = pipe.call(new PixelRequest(n, steps, seed + 1000L * c + from, c, null), StepCallback.NONE);
+                        PixelResult r = pipe.apply(new PixelRequest(n, steps, seed + 1000L * c + from, c, null));
                         try (PointerScope scope = new PointerScope()) {
                             Tensor images = r.images().permute(0, 3, 1, 2).mul(new org.bytedeco.pytorch.Scalar(2))
                                     .sub(new org.bytedeco.pytorch.Scalar(1)); // NHWC [0, 1] -> NCHW [-1, 1]
-                            for (long p : classifier.predict(images)) if (p == c) correct++;
+                            for (long p : classifier.predict(images)) confusion[i][(int) p]++;
                             if (from == 0) rows.addAll(ImageGrid.fromNhwc(r.images()).subList(0, Math.min(8, n)));
                         }
                         drawn += n;
                         progress.accept(drawn);
                     }
-                    accuracy[c] = (double) correct / perClass;
                 }
                 int cols = Math.min(8, perClass);
-                return new Report(testAccuracy, accuracy, perClass, steps, ImageGrid.grid(rows, FashionMnist.NUM_CLASSES, cols));
+                return new Report(testAccuracy, classes.clone(), confusion, perClass, sampler, steps,
+                        ImageGrid.grid(rows, classes.length, cols));
             } finally {
                 unet.close();
             }

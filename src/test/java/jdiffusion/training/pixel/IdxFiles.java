@@ -9,7 +9,7 @@ import java.nio.file.Path;
 import java.util.zip.GZIPOutputStream;
 
 /** Small Fashion-MNIST-shaped IDX files for tests: each class is a bright band at its own rows. */
-final class IdxFiles {
+public final class IdxFiles {
     private IdxFiles() {}
 
     static byte[] idx(int[] dims, byte[] data) throws IOException {
@@ -28,7 +28,7 @@ final class IdxFiles {
     }
 
     /** {@code count} 28x28 images, label i % 10, class c = a band of rows 2c..2c+5 with noise. */
-    static Path fashionLike(Path dir, String prefix, int count) throws IOException {
+    public static Path fashionLike(Path dir, String prefix, int count) throws IOException {
         Files.createDirectories(dir);
         byte[] images = new byte[count * 28 * 28];
         byte[] labels = new byte[count];
