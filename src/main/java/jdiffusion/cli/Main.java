@@ -31,7 +31,7 @@ import picocli.CommandLine.Command;
                 DoctorCommand.class,
                 SampleCommand.class,
                 FinetuneDdpmCommand.class,
-                TrainClassConditionedCommand.class, EvalClassConditionedCommand.class,
+                TrainClassConditionedCommand.class, EvalClassConditionedCommand.class, FashionMnistImagesCommand.class,
                 ServeCommand.class,
                 BenchServeCommand.class,
         })

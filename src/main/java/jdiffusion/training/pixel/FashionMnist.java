@@ -1,5 +1,6 @@
 package jdiffusion.training.pixel;
 
+import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import jdiffusion.JDiffusionException;
@@ -67,5 +68,14 @@ public record FashionMnist(int count, int height, int width, byte[] images, byte
     /** Pixel (y, x) of image i, 0..255. */
     public int pixel(int i, int y, int x) {
         return images[(i * height + y) * width + x] & 0xff;
+    }
+
+    /** Image i as an 8-bit greyscale image. */
+    public BufferedImage image(int i) {
+        BufferedImage out = new BufferedImage(width, height, BufferedImage.TYPE_BYTE_GRAY);
+        for (int y = 0; y < height; y++) {
+            for (int x = 0; x < width; x++) out.getRaster().setSample(x, y, 0, pixel(i, y, x));
+        }
+        return out;
     }
 }
