@@ -4,7 +4,9 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import jdiffusion.JDiffusionException;
+import jdiffusion.tensor.NativeThreads;
 import jdiffusion.weights.LoRAKeyMap.Component;
 import jdiffusion.weights.LoRAKeyMap.Target;
 import org.bytedeco.javacpp.PointerScope;
@@ -68,31 +70,92 @@ public final class LoRAMerge implements AutoCloseable {
                     updates.computeIfAbsent(m.target(), t -> new ArrayList<>()).add(Map.entry(m, scale));
                 }
             }
-            // 2. one weight at a time: its summed update in float32, the original saved, the weight overwritten in
-            // place (the modules keep pointing at the same storage). One delta alive at a time: a LoRA on every
-            // UNet layer (LCM-LoRA: 278 weights) would otherwise hold a float32 copy of the whole UNet (3.4 GB).
-            for (Map.Entry<Target, List<Map.Entry<LoRAWeights.Module, Double>>> e : updates.entrySet()) {
-                try (PointerScope step = new PointerScope()) {
-                    // our own handles on the weight's storage, so the caller's map may be freed meanwhile
-                    Tensor w = live(weights, e.getKey()).detach();
-                    Tensor delta = null;
-                    for (Map.Entry<LoRAWeights.Module, Double> u : e.getValue()) {
-                        Tensor d = u.getKey().delta(u.getValue(), w.device());
-                        delta = delta == null ? d : delta.add(d);
+            // 2. one weight at a time per thread: its summed update in float32, the original saved, the weight
+            // overwritten in place (the modules keep pointing at the same storage). One delta alive per thread:
+            // a LoRA on every UNet layer (LCM-LoRA: 278 weights) would otherwise hold a float32 copy of the whole
+            // UNet (3.4 GB). The products B A are float32 matmuls on one OpenBLAS thread each (NativeThreads), so
+            // the weights are shared out over one thread per compute thread instead of left to one core.
+            List<Map.Entry<Target, List<Map.Entry<LoRAWeights.Module, Double>>>> work = new ArrayList<>(updates.entrySet());
+            int threads = Math.max(1, Math.min(NativeThreads.computeThreads(), work.size()));
+            AtomicInteger next = new AtomicInteger();
+            Runnable worker = () -> {
+                try (NoGradGuard workerNoGrad = new NoGradGuard()) { // grad mode is per thread
+                    for (int i = next.getAndIncrement(); i < work.size(); i = next.getAndIncrement()) {
+                        Saved s = mergeOne(weights, work.get(i).getKey(), work.get(i).getValue());
+                        synchronized (saved) {
+                            saved.add(s);
+                        }
                     }
-                    Tensor original = w.clone();
-                    w.retainReference(); // both outlive this scope; released by close()
-                    original.retainReference();
-                    saved.add(new Saved(w, original));
-                    Tensor merged = w.to(ScalarType.Float).add(delta);
-                    w.copy_(merged.to(w.scalar_type()));
                 }
+            };
+            if (threads == 1) {
+                worker.run();
+            } else {
+                runOnThreads(worker, threads);
             }
         } catch (RuntimeException e) {
             new LoRAMerge(saved).close();
             throw e;
         }
         return new LoRAMerge(saved);
+    }
+
+    /** W + Σ scale (alpha/r) B A for one weight, written in place; returns the weight with its saved original. */
+    private static Saved mergeOne(Map<Component, Map<String, Tensor>> weights, Target target,
+                                  List<Map.Entry<LoRAWeights.Module, Double>> updates) {
+        try (PointerScope step = new PointerScope()) {
+            // our own handles on the weight's storage, so the caller's map may be freed meanwhile
+            Tensor w = live(weights, target).detach();
+            Tensor delta = null;
+            for (Map.Entry<LoRAWeights.Module, Double> u : updates) {
+                Tensor d = u.getKey().delta(u.getValue(), w.device());
+                delta = delta == null ? d : delta.add(d);
+            }
+            Tensor original = w.clone();
+            w.retainReference(); // both outlive this scope; released by close()
+            original.retainReference();
+            Tensor merged = w.to(ScalarType.Float).add(delta);
+            w.copy_(merged.to(w.scalar_type()));
+            return new Saved(w, original);
+        }
+    }
+
+    /** Runs {@code worker} on {@code threads} threads (the caller's among them) and rethrows the first failure. */
+    private static void runOnThreads(Runnable worker, int threads) {
+        List<Thread> others = new ArrayList<>();
+        List<RuntimeException> failures = new ArrayList<>();
+        for (int t = 1; t < threads; t++) {
+            Thread thread = Thread.ofPlatform().name("lora-merge-" + t).start(() -> {
+                try {
+                    worker.run();
+                } catch (RuntimeException e) {
+                    synchronized (failures) {
+                        failures.add(e);
+                    }
+                }
+            });
+            others.add(thread);
+        }
+        try {
+            worker.run();
+        } catch (RuntimeException e) {
+            synchronized (failures) {
+                failures.add(e);
+            }
+        }
+        for (Thread thread : others) {
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    thread.join();
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true; // the weights must not be left half-merged: wait on
+                }
+            }
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+        if (!failures.isEmpty()) throw failures.getFirst();
     }
 
     private static Tensor live(Map<Component, Map<String, Tensor>> weights, Target t) {
