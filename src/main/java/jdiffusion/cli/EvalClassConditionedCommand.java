@@ -60,6 +60,7 @@ final class EvalClassConditionedCommand implements Callable<Integer> {
         }
         if (steps < 1 || steps > 1000) throw new JDiffusionException("--steps must be 1 to 1000, got " + steps);
         if (classes.length == 0) throw new JDiffusionException("--classes names no class");
+        for (int c : classes) FashionMnist.requireClass(c, "--classes");
         if (grid != null) WritableFolder.require("--grid", grid.toAbsolutePath().getParent());
         PrintWriter out = spec.commandLine().getOut();
         ProgressBar bar = new ProgressBar(System.err, "sampling", (long) perClass * classes.length);

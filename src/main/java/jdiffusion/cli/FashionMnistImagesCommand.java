@@ -43,9 +43,7 @@ final class FashionMnistImagesCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         if (!split.equals("train") && !split.equals("test")) throw new JDiffusionException("--split must be train or test, got " + split);
-        if (label != null && (label < 0 || label >= FashionMnist.NUM_CLASSES)) {
-            throw new JDiffusionException("--class must be 0 to " + (FashionMnist.NUM_CLASSES - 1) + ", got " + label);
-        }
+        if (label != null) FashionMnist.requireClass(label, "--class");
         if (limit < 0) throw new JDiffusionException("--limit must be 0 or more, got " + limit);
         WritableFolder.require("--out", out);
         FashionMnist set = FashionMnist.load(data, split.equals("train"));

@@ -61,6 +61,7 @@ class EvalClassConditionedCommandTest {
             CliRunner r = CliRunner.run(args);
             assertEquals(2, r.exitCode(), String.join(" ", extra) + ": " + r.err());
             assertEquals(1, r.err().strip().lines().count(), r.err());
+            assertTrue(r.err().contains(extra[0]), "names the option: " + r.err());
         }
     }
 

@@ -8,7 +8,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 import java.util.function.IntConsumer;
-import jdiffusion.JDiffusionException;
 import jdiffusion.image.ImageGrid;
 import jdiffusion.models.unet2d.PixelDenoiser;
 import jdiffusion.pipelines.DDIMPipeline;
@@ -68,11 +67,7 @@ public final class ClassConditionedEval {
      */
     public static Report run(Path model, Path data, Path classifierFile, int[] classes, int perClass, Sampler sampler,
                              int steps, long seed, IntConsumer progress) {
-        for (int c : classes) {
-            if (c < 0 || c >= FashionMnist.NUM_CLASSES) {
-                throw new JDiffusionException("class " + c + " is not a Fashion-MNIST class (0-" + (FashionMnist.NUM_CLASSES - 1) + ")");
-            }
-        }
+        for (int c : classes) FashionMnist.requireClass(c, "class");
         FashionMnist test = FashionMnist.load(data, false);
         FashionClassifier classifier;
         if (Files.isRegularFile(classifierFile)) {

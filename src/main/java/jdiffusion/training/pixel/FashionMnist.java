@@ -61,6 +61,14 @@ public record FashionMnist(int count, int height, int width, byte[] images, byte
         throw new JDiffusionException(dir + " has no " + stem + "(.gz): not a Fashion-MNIST folder");
     }
 
+    /** {@code label} when it is a class (0-9), else a one-line error that starts with {@code what}. */
+    public static int requireClass(int label, String what) {
+        if (label < 0 || label >= NUM_CLASSES) {
+            throw new JDiffusionException(what + " " + label + " is not a Fashion-MNIST class (0-" + (NUM_CLASSES - 1) + ")");
+        }
+        return label;
+    }
+
     public int label(int i) {
         return labels[i];
     }
