@@ -64,12 +64,14 @@ final class FinetuneDdpmCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter stdout = spec.commandLine().getOut();
-        ProgressBar bar = new ProgressBar(System.err, "fine-tuning", steps);
+        ProgressBar[] bar = {null};
         double loss = DDPMFineTune.run(new DDPMFineTune.Config(model, data, resolution, batchSize, gradAccumulation, lr, steps,
                 out, seed, sampleEvery, checkpointEvery, resume, classLabel), new DDPMFineTune.Listener() {
             @Override
             public void onStep(int step, int totalSteps, double l) {
-                bar.update(step + 1, String.format(java.util.Locale.ROOT, "loss %.4f", l));
+                // made at the first step this run takes, so a resumed run's speed counts only its own steps
+                if (bar[0] == null) bar[0] = new ProgressBar(System.err, "fine-tuning", totalSteps, step, System.nanoTime());
+                bar[0].update(step + 1, String.format(java.util.Locale.ROOT, "loss %.4f", l));
             }
 
             @Override
@@ -78,7 +80,7 @@ final class FinetuneDdpmCommand implements Callable<Integer> {
                 stdout.flush();
             }
         });
-        bar.done();
+        if (bar[0] != null) bar[0].done();
         stdout.printf(java.util.Locale.ROOT, "Wrote the fine-tuned DDPMPipeline to %s (last loss %.4f)%n", out, loss);
         return 0;
     }

@@ -65,7 +65,8 @@ final class TrainClassConditionedCommand implements Callable<Integer> {
                 checkpointEvery, resume, List.of(32, 64, 64), 2, 4, bf16);
         ProgressBar[] bar = {null};
         double loss = ClassConditionedTraining.run(config, (step, total, epoch, l) -> {
-            if (bar[0] == null) bar[0] = new ProgressBar(System.err, "training", total);
+            // made at the first step this run takes, so a resumed run's speed counts only its own steps
+            if (bar[0] == null) bar[0] = new ProgressBar(System.err, "training", total, step, System.nanoTime());
             bar[0].update(step + 1, String.format(java.util.Locale.ROOT, "epoch %d  loss %.4f", epoch + 1, l));
         });
         if (bar[0] != null) bar[0].done();
