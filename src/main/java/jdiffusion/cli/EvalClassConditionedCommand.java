@@ -31,7 +31,8 @@ final class EvalClassConditionedCommand implements Callable<Integer> {
     Path data = FashionMnist.DEBIAN_DIR;
 
     @Option(names = "--classifier", required = true, paramLabel = "FILE.safetensors",
-            description = "The classifier: read when it exists, else trained (two epochs) and written there.")
+            description = "The classifier: read when it exists, else trained on the real training set (ten epochs, "
+                    + "a few minutes) and written there.")
     Path classifier;
 
     @Option(names = "--classes", split = ",", paramLabel = "N[,N...]", description = "The classes to sample (default: all ten).")
@@ -47,6 +48,11 @@ final class EvalClassConditionedCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "40", description = "Sampling steps per sample (default: ${DEFAULT-VALUE}).")
     int steps;
 
+    @Option(names = "--dtype", defaultValue = "fp32", paramLabel = "fp32|bf16", description = "fp32, or bf16: the UNet's "
+            + "forwards under CPU autocast to bfloat16, as train-class-conditioned --dtype bf16 trains (~1.5x faster on a CPU with AMX). "
+            + "Default: ${DEFAULT-VALUE}.")
+    String dtype;
+
     @Option(names = "--seed", defaultValue = "0", description = "Default: ${DEFAULT-VALUE}.")
     long seed;
 
@@ -59,19 +65,24 @@ final class EvalClassConditionedCommand implements Callable<Integer> {
             throw new JDiffusionException("--samples-per-class must be 1 to 100000, got " + perClass);
         }
         if (steps < 1 || steps > 1000) throw new JDiffusionException("--steps must be 1 to 1000, got " + steps);
+        boolean bf16 = switch (dtype.toLowerCase(java.util.Locale.ROOT)) {
+            case "fp32", "float32" -> false;
+            case "bf16", "bfloat16" -> true;
+            default -> throw new JDiffusionException("--dtype must be fp32 or bf16, not " + dtype);
+        };
         if (classes.length == 0) throw new JDiffusionException("--classes names no class");
         for (int c : classes) FashionMnist.requireClass(c, "--classes");
         if (grid != null) WritableFolder.require("--grid", grid.toAbsolutePath().getParent());
         PrintWriter out = spec.commandLine().getOut();
         ProgressBar bar = new ProgressBar(System.err, "sampling", (long) perClass * classes.length);
-        var report = ClassConditionedEval.run(model, data, classifier, classes, perClass, sampler, steps, seed, bar::update);
+        var report = ClassConditionedEval.run(model, data, classifier, classes, perClass, sampler, steps, seed, bf16, bar::update);
         bar.done();
         out.printf(Locale.ROOT, "classifier test accuracy: %.1f %%%n", 100 * report.classifierTestAccuracy());
         for (int i = 0; i < classes.length; i++) {
             out.printf(Locale.ROOT, "class %d %-12s %5.1f %% of %d samples%s%n", classes[i], FashionMnist.CLASS_NAMES[classes[i]],
                     100 * report.accuracy(i), perClass, misses(report, i));
         }
-        out.printf(Locale.ROOT, "mean %.1f %% (%s %d steps)%n", 100 * report.meanAccuracy(), sampler, steps);
+        out.printf(Locale.ROOT, "mean %.1f %% (%s %d steps, %s)%n", 100 * report.meanAccuracy(), sampler, steps, bf16 ? "bf16" : "fp32");
         if (grid != null) ImageGrid.writePng(grid, report.grid());
         return 0;
     }

@@ -33,7 +33,7 @@ class EvalClassConditionedCommandTest {
         assertTrue(percent(r.out(), "class 1 Trouser") >= 60, r.out());
         assertTrue(percent(r.out(), "class 8 Bag") >= 60, r.out());
         assertEquals(0, r.out().lines().filter(l -> l.startsWith("class 0")).count(), "only the classes asked for: " + r.out());
-        assertTrue(r.out().contains("(DDIM 20 steps)"), r.out());
+        assertTrue(r.out().contains("(DDIM 20 steps, fp32)"), r.out());
         // a line with misses names them with their share, most frequent first
         r.out().lines().filter(l -> l.startsWith("class ") && l.contains("("))
                 .forEach(l -> assertTrue(l.matches("class \\d .* of 20 samples \\((\\S[^,]* \\d+\\.\\d %)(, \\S[^,]* \\d+\\.\\d %)*\\)"), l));
@@ -42,19 +42,21 @@ class EvalClassConditionedCommandTest {
     }
 
     @Test
-    void samplesWithDdpmToo() throws Exception {
+    void samplesWithDdpmAndUnderBf16AutocastToo() throws Exception {
         Path data = IdxFiles.fashionLike(dir.resolve("data"), "t10k", 20);
         CliRunner r = CliRunner.run("eval-class-conditioned", "--model", MODEL, "--classifier", CLASSIFIER, "--data", data.toString(),
-                "--classes", "8", "--samples-per-class", "4", "--sampler", "DDPM", "--steps", "50");
+                "--classes", "8", "--samples-per-class", "4", "--sampler", "DDPM", "--steps", "50", "--dtype", "bf16");
         assertEquals(0, r.exitCode(), r.err());
-        assertTrue(r.out().contains("(DDPM 50 steps)"), r.out());
+        assertTrue(r.out().contains("(DDPM 50 steps, bf16)"), r.out());
+        // bags are drawn as bags under autocast as well (95 % of 1,000 in float32)
+        assertTrue(percent(r.out(), "class 8 Bag") >= 50, r.out());
     }
 
     @Test
     void badInputEndsWithOneLine() {
         String[] base = {"eval-class-conditioned", "--model", MODEL, "--classifier", CLASSIFIER};
         for (String[] extra : new String[][] {{"--classes", "10"}, {"--samples-per-class", "0"}, {"--steps", "5000"},
-                {"--sampler", "Euler"}, {"--classes", "one"}}) {
+                {"--sampler", "Euler"}, {"--classes", "one"}, {"--dtype", "fp16"}}) {
             String[] args = new String[base.length + extra.length];
             System.arraycopy(base, 0, args, 0, base.length);
             System.arraycopy(extra, 0, args, base.length, extra.length);

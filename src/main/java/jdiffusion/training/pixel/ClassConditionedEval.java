@@ -18,6 +18,7 @@ import jdiffusion.schedulers.DDIMScheduler;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
+import jdiffusion.tensor.CpuAutocast;
 import jdiffusion.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
@@ -40,7 +41,7 @@ public final class ClassConditionedEval {
      * @param grid      one row per sampled class
      */
     public record Report(double classifierTestAccuracy, int[] classes, int[][] confusion, int samplesPerClass,
-                         Sampler sampler, int steps, BufferedImage grid) {
+                         Sampler sampler, int steps, boolean bf16, BufferedImage grid) {
         /** The share of {@code classes[i]}'s samples called {@code predicted}. */
         public double share(int i, int predicted) {
             return (double) confusion[i][predicted] / samplesPerClass;
@@ -62,18 +63,20 @@ public final class ClassConditionedEval {
 
     /**
      * @param classes        the classes to sample (each 0-9)
-     * @param classifierFile read if it exists, else trained (two epochs) and written there
+     * @param classifierFile read if it exists, else trained ({@link FashionClassifier#DEFAULT_EPOCHS} epochs) and written there
+     * @param bf16           the UNet's forwards under bf16 autocast (as {@code train-class-conditioned --dtype bf16}
+     *                       trains): ~1.5x faster on a CPU with AMX; the classifier runs in float32 either way
      * @param progress       told the number of samples drawn so far
      */
     public static Report run(Path model, Path data, Path classifierFile, int[] classes, int perClass, Sampler sampler,
-                             int steps, long seed, IntConsumer progress) {
+                             int steps, long seed, boolean bf16, IntConsumer progress) {
         for (int c : classes) FashionMnist.requireClass(c, "class");
         FashionMnist test = FashionMnist.load(data, false);
         FashionClassifier classifier;
         if (Files.isRegularFile(classifierFile)) {
             classifier = FashionClassifier.load(classifierFile);
         } else {
-            classifier = FashionClassifier.train(FashionMnist.load(data, true), 2, seed);
+            classifier = FashionClassifier.train(FashionMnist.load(data, true), FashionClassifier.DEFAULT_EPOCHS, seed);
             classifier.save(classifierFile);
         }
         try {
@@ -93,7 +96,15 @@ public final class ClassConditionedEval {
                     int c = classes[i];
                     for (int from = 0; from < perClass; from += 100) {
                         int n = Math.min(100, perClass - from);
-                        PixelResult r = pipe.apply(new PixelRequest(n, steps, seed + 1000L * c + from, c, null));
+                        PixelRequest request = new PixelRequest(n, steps, seed + 1000L * c + from, c, null);
+                        PixelResult r;
+                        if (bf16) {
+                            try (CpuAutocast on = CpuAutocast.bf16()) {
+                                r = pipe.apply(request);
+                            }
+                        } else {
+                            r = pipe.apply(request);
+                        }
                         try (PointerScope scope = new PointerScope()) {
                             Tensor images = r.images().permute(0, 3, 1, 2).mul(new org.bytedeco.pytorch.Scalar(2))
                                     .sub(new org.bytedeco.pytorch.Scalar(1)); // NHWC [0, 1] -> NCHW [-1, 1]
@@ -105,7 +116,7 @@ public final class ClassConditionedEval {
                     }
                 }
                 int cols = Math.min(8, perClass);
-                return new Report(testAccuracy, classes.clone(), confusion, perClass, sampler, steps,
+                return new Report(testAccuracy, classes.clone(), confusion, perClass, sampler, steps, bf16,
                         ImageGrid.grid(rows, classes.length, cols));
             } finally {
                 unet.close();
