@@ -11,6 +11,7 @@ import jdiffusion.image.ImageGrid;
 import jdiffusion.training.pixel.ClassConditionedEval;
 import jdiffusion.training.pixel.FashionMnist;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -48,10 +49,8 @@ final class EvalClassConditionedCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "40", description = "Sampling steps per sample (default: ${DEFAULT-VALUE}).")
     int steps;
 
-    @Option(names = "--dtype", defaultValue = "fp32", paramLabel = "fp32|bf16", description = "fp32, or bf16: the UNet's "
-            + "forwards under CPU autocast to bfloat16, as train-class-conditioned --dtype bf16 trains (~1.5x faster on a CPU with AMX). "
-            + "Default: ${DEFAULT-VALUE}.")
-    String dtype;
+    @Mixin
+    TrainingDTypeOption dtype; // --dtype fp32|bf16: bf16 runs the UNet under CPU autocast, as it was trained
 
     @Option(names = "--seed", defaultValue = "0", description = "Default: ${DEFAULT-VALUE}.")
     long seed;
@@ -65,11 +64,7 @@ final class EvalClassConditionedCommand implements Callable<Integer> {
             throw new JDiffusionException("--samples-per-class must be 1 to 100000, got " + perClass);
         }
         if (steps < 1 || steps > 1000) throw new JDiffusionException("--steps must be 1 to 1000, got " + steps);
-        boolean bf16 = switch (dtype.toLowerCase(java.util.Locale.ROOT)) {
-            case "fp32", "float32" -> false;
-            case "bf16", "bfloat16" -> true;
-            default -> throw new JDiffusionException("--dtype must be fp32 or bf16, not " + dtype);
-        };
+        boolean bf16 = dtype.bf16();
         if (classes.length == 0) throw new JDiffusionException("--classes names no class");
         for (int c : classes) FashionMnist.requireClass(c, "--classes");
         if (grid != null) WritableFolder.require("--grid", grid.toAbsolutePath().getParent());

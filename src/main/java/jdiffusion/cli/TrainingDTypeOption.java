@@ -5,7 +5,7 @@ import jdiffusion.JDiffusionException;
 import picocli.CommandLine.Option;
 
 /**
- * The training commands' precision, spelled {@code --dtype} as in the generators. diffusers'
+ * The training commands' precision (and eval-class-conditioned's, which samples as they train), spelled {@code --dtype} as in the generators. diffusers'
  * {@code --mixed-precision no|bf16} and train-tiny's old {@code --bf16} stay as hidden aliases so
  * that existing scripts keep working. Example: {@code @Mixin TrainingDTypeOption dtype;} then
  * {@code dtype.bf16()}.
@@ -14,8 +14,8 @@ final class TrainingDTypeOption {
     private String dtype = "fp32";
 
     @Option(names = "--dtype", paramLabel = "fp32|bf16",
-            description = "fp32, or bf16: the forwards under CPU autocast to bfloat16, the weights and optimiser state in"
-                    + " float32 (diffusers' --mixed_precision bf16). Default: fp32.")
+            description = "fp32, or bf16: the forwards under CPU autocast to bfloat16, the weights (and any optimiser state)"
+                    + " in float32 (diffusers' --mixed_precision bf16). Default: fp32.")
     void dtype(String value) {
         if (value != null) dtype = value;
     }
@@ -43,7 +43,7 @@ final class TrainingDTypeOption {
     /** True for bf16; fp16 is refused (autocast to float16 is for CUDA; training here runs on the CPU). */
     boolean bf16() {
         String m = mixedPrecision();
-        if (m.equals("fp16")) throw new JDiffusionException("--dtype fp16 is for CUDA; on the CPU train in fp32 or bf16");
+        if (m.equals("fp16")) throw new JDiffusionException("--dtype fp16 is for CUDA; on the CPU use fp32 or bf16");
         return m.equals("bf16");
     }
 }

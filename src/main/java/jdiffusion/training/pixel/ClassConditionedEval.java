@@ -98,11 +98,7 @@ public final class ClassConditionedEval {
                         int n = Math.min(100, perClass - from);
                         PixelRequest request = new PixelRequest(n, steps, seed + 1000L * c + from, c, null);
                         PixelResult r;
-                        if (bf16) {
-                            try (CpuAutocast on = CpuAutocast.bf16()) {
-                                r = pipe.apply(request);
-                            }
-                        } else {
+                        try (CpuAutocast on = bf16 ? CpuAutocast.bf16() : null) { // null: nothing to close
                             r = pipe.apply(request);
                         }
                         try (PointerScope scope = new PointerScope()) {
