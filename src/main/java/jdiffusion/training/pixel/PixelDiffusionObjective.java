@@ -3,21 +3,32 @@ package jdiffusion.training.pixel;
 import jdiffusion.models.unet2d.PixelDenoiser;
 import jdiffusion.schedulers.DDPMScheduler;
 import jdiffusion.tensor.TorchGenerator;
+import jdiffusion.training.MinSnrWeighting;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
+import org.bytedeco.pytorch.global.torch.ScalarType;
 
 /**
  * The pixel-space DDPM loss of the diffusion course (units 1 and 2) and of diffusers'
  * train_unconditional.py: noise at a uniformly drawn timestep ({@code add_noise}), the UNet's
- * prediction of that noise, MSE averaged over every element.
+ * prediction of that noise, MSE averaged over every element; optionally Min-SNR weighted
+ * ({@link MinSnrWeighting}, the training scripts' {@code --snr_gamma}).
  */
 public final class PixelDiffusionObjective {
     private final PixelDenoiser unet;
     private final DDPMScheduler noiseScheduler;
+    private final double snrGamma;
 
+    /** The course's plain MSE. */
     public PixelDiffusionObjective(PixelDenoiser unet, DDPMScheduler noiseScheduler) {
+        this(unet, noiseScheduler, 0);
+    }
+
+    /** Each sample's MSE weighted by min(SNR(t), snrGamma) / SNR(t); 0 = the plain MSE. */
+    public PixelDiffusionObjective(PixelDenoiser unet, DDPMScheduler noiseScheduler, double snrGamma) {
         this.unet = unet;
         this.noiseScheduler = noiseScheduler;
+        this.snrGamma = MinSnrWeighting.checkGamma(snrGamma);
     }
 
     /**
@@ -34,6 +45,8 @@ public final class PixelDiffusionObjective {
     public Tensor loss(Tensor clean, Tensor noise, Tensor timesteps, Tensor labels) {
         Tensor noisy = noiseScheduler.addNoise(clean, noise, timesteps);
         Tensor pred = unet.forward(noisy, timesteps, labels);
-        return torch.mse_loss(pred, noise);
+        if (snrGamma == 0) return torch.mse_loss(pred, noise);
+        Tensor weights = MinSnrWeighting.weights(noiseScheduler, timesteps, snrGamma, false);
+        return MinSnrWeighting.loss(pred.to(ScalarType.Float), noise.to(ScalarType.Float), weights);
     }
 }
