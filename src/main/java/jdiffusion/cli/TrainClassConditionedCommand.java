@@ -4,6 +4,9 @@ import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
+import jdiffusion.JDiffusionException;
+import jdiffusion.tensor.NativeThreads;
+import jdiffusion.training.TrainingConfig;
 import jdiffusion.training.pixel.ClassConditionedTraining;
 import jdiffusion.training.pixel.FashionMnist;
 import picocli.CommandLine.Command;
@@ -39,6 +42,25 @@ final class TrainClassConditionedCommand implements Callable<Integer> {
     @Option(names = "--lr", defaultValue = "1e-3", description = "AdamW learning rate (default: ${DEFAULT-VALUE}).")
     double lr;
 
+    @Option(names = "--lr-scheduler", description = "constant (the notebook's), constant_with_warmup or cosine "
+            + "(default: ${DEFAULT-VALUE}).")
+    String lrScheduler = "constant";
+
+    @Option(names = "--lr-warmup-steps", description = "Warm-up steps of the schedules that have one (default: ${DEFAULT-VALUE}).")
+    int lrWarmupSteps = 0;
+
+    @Option(names = "--snr-gamma", description = "Min-SNR loss weighting gamma, 0 = the notebook's plain MSE (default: ${DEFAULT-VALUE}).")
+    double snrGamma = 0;
+
+    @Option(names = "--micro-batches", defaultValue = "1", description = "Split each batch in this many parts "
+            + "(gradient accumulation) that run at once on the cores; part of the recipe, as it decides the random draws "
+            + "(default: ${DEFAULT-VALUE}, the notebook's one batch).")
+    int microBatches;
+
+    @Option(names = "--workers", description = "Micro-batches computed at once, each on its share of the cores; the result "
+            + "does not depend on it (default: the smaller of --micro-batches and the physical cores).")
+    Integer workers;
+
     @Option(names = "--ema-decay", defaultValue = "0", description = "Keep an EMA of the weights and save it, 0 = off (e.g. 0.999).")
     double emaDecay;
 
@@ -62,9 +84,15 @@ final class TrainClassConditionedCommand implements Callable<Integer> {
         PrintWriter stdout = spec.commandLine().getOut();
         boolean bf16 = dtype.bf16();
         var config = new ClassConditionedTraining.Config(data, epochs, subset, batchSize, lr, out, seed, emaDecay,
-                checkpointEvery, resume, List.of(32, 64, 64), 2, 4, bf16);
+                checkpointEvery, resume, List.of(32, 64, 64), 2, 4, bf16, TrainingConfig.LrSchedule.parse(lrScheduler),
+                lrWarmupSteps, snrGamma, microBatches);
+        int cores = NativeThreads.physicalCores();
+        int parallel = workers != null ? workers : Math.min(microBatches, cores);
+        if (parallel < 1) throw new JDiffusionException("--workers must be at least 1, got " + parallel);
+        // each worker's kernels get their share of the cores; OMP_NUM_THREADS, when set, is the user's choice
+        if (System.getenv("OMP_NUM_THREADS") == null) NativeThreads.setComputeThreads(Math.max(1, cores / parallel));
         ProgressBar[] bar = {null};
-        double loss = ClassConditionedTraining.run(config, (step, total, epoch, l) -> {
+        double loss = ClassConditionedTraining.run(config, parallel, (step, total, epoch, l) -> {
             // made at the first step this run takes, so a resumed run's speed counts only its own steps
             if (bar[0] == null) bar[0] = new ProgressBar(System.err, "training", total, step, System.nanoTime());
             bar[0].update(step + 1, String.format(java.util.Locale.ROOT, "epoch %d  loss %.4f", epoch + 1, l));

@@ -14,6 +14,7 @@ import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
 import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
+import jdiffusion.training.MinSnrWeighting;
 import jdiffusion.training.Trainer;
 import jdiffusion.training.TrainingConfig;
 import jdiffusion.tensor.TorchGenerator;
@@ -66,10 +67,17 @@ public final class ClassConditionedTraining {
      * @param checkpointEvery steps between checkpoints (which also rewrite the model folder); 0 = at the end
      * @param bf16            forwards under bf16 autocast (float32 weights and optimiser): about twice as fast on CPUs
      *                        with AMX or AVX512-BF16
+     * @param lrSchedule      constant (the notebook's), or a linear warm-up then constant or cosine to 0
+     * @param warmupSteps     steps of the linear warm-up
+     * @param snrGamma        Min-SNR loss weighting, 0 = the notebook's plain MSE
+     * @param microBatches    each step's batch split in this many equal parts (gradient accumulation), which
+     *                        {@link #run(Config, int, Listener) workers} compute at once; part of the recipe
+     *                        (it decides the random draws), unlike the number of workers
      */
     public record Config(Path data, int epochs, int subset, int batchSize, double learningRate, Path out, long seed,
                          double emaDecay, int checkpointEvery, boolean resume, List<Integer> blockOutChannels,
-                         int layersPerBlock, int classEmbSize, boolean bf16) {
+                         int layersPerBlock, int classEmbSize, boolean bf16, TrainingConfig.LrSchedule lrSchedule,
+                         int warmupSteps, double snrGamma, int microBatches) {
         public Config {
             if (epochs < 1 || epochs > 10_000) throw new JDiffusionException("--epochs must be 1 to 10000, got " + epochs);
             if (subset < 0) throw new JDiffusionException("--subset must be >= 0 (0 = all), got " + subset);
@@ -77,12 +85,19 @@ public final class ClassConditionedTraining {
             if (!(learningRate > 0 && learningRate < 1)) throw new JDiffusionException("--lr must be in (0, 1), got " + learningRate);
             if (!(emaDecay >= 0 && emaDecay < 1)) throw new JDiffusionException("--ema-decay must be in [0, 1), got " + emaDecay);
             if (checkpointEvery < 0) throw new JDiffusionException("--checkpoint-every must be >= 0, got " + checkpointEvery);
+            if (warmupSteps < 0) throw new JDiffusionException("--lr-warmup-steps must be >= 0, got " + warmupSteps);
+            if (lrSchedule == null) lrSchedule = TrainingConfig.LrSchedule.CONSTANT;
+            MinSnrWeighting.checkGamma(snrGamma);
+            if (microBatches < 1 || microBatches > batchSize) {
+                throw new JDiffusionException("--micro-batches must be 1 to the batch size " + batchSize + ", got " + microBatches);
+            }
             blockOutChannels = List.copyOf(blockOutChannels);
         }
 
         /** The notebook's model and optimiser settings. */
         public static Config notebook(Path data, int epochs, Path out) {
-            return new Config(data, epochs, 0, 128, 1e-3, out, 0, 0, 200, false, List.of(32, 64, 64), 2, 4, false);
+            return new Config(data, epochs, 0, 128, 1e-3, out, 0, 0, 200, false, List.of(32, 64, 64), 2, 4, false,
+                    TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1);
         }
     }
 
@@ -126,6 +141,15 @@ public final class ClassConditionedTraining {
 
     /** Trains (or resumes) and writes the DDPMPipeline folder to {@code config.out()}; returns the last loss. */
     public static double run(Config config, Listener listener) {
+        return run(config, 1, listener);
+    }
+
+    /**
+     * As {@link #run(Config, Listener)}, computing up to {@code workers} of a step's micro-batches at once
+     * (give each its share of the cores first: {@code NativeThreads.setComputeThreads}); the result does not
+     * depend on {@code workers}.
+     */
+    public static double run(Config config, int workers, Listener listener) {
         // 1. data: [-1, 1] images and their labels
         FashionMnist data = FashionMnist.load(config.data(), true);
         int n = config.subset() == 0 ? data.count() : Math.min(config.subset(), data.count());
@@ -140,31 +164,35 @@ public final class ClassConditionedTraining {
         Tensor labelTensor = Tensors.fromLongs(labels, n);
         int stepsPerEpoch = (n + config.batchSize() - 1) / config.batchSize();
         int steps = stepsPerEpoch * config.epochs();
+        int lastBatch = n - (stepsPerEpoch - 1) * config.batchSize();
+        if (lastBatch < config.microBatches()) {
+            throw new JDiffusionException("the epoch's last batch has " + lastBatch + " image(s), fewer than the "
+                    + config.microBatches() + " micro-batches to split it in; change --subset, --batch-size or --micro-batches");
+        }
 
         // 2. model, noise schedule, trainer
         var noiseScheduler = (DDPMScheduler) Schedulers.create("DDPMScheduler", SchedulerConfigFile.parse(SCHEDULER_JSON), Map.of());
         ClassConditionedUnet net = newModel(config, 1, data.height(), data.width());
         try {
             net.train(true);
-            var objective = new PixelDiffusionObjective(net, noiseScheduler);
-            TrainingConfig training = new TrainingConfig(steps, config.learningRate(), 0, TrainingConfig.LrSchedule.CONSTANT,
-                    1, 0, 0.01, config.emaDecay(), config.bf16(), config.seed(), config.checkpointEvery());
+            var objective = new PixelDiffusionObjective(net, noiseScheduler, config.snrGamma());
+            TrainingConfig training = new TrainingConfig(steps, config.learningRate(), config.warmupSteps(), config.lrSchedule(),
+                    config.microBatches(), 0, 0.01, config.emaDecay(), config.bf16(), config.seed(), config.checkpointEvery());
             Map<String, Tensor> parameters = ModuleTensors.parameters(net, "");
             double last;
             try (Trainer trainer = new Trainer(training, parameters, config.out().resolve(STATE_FILE))) {
+                trainer.useWorkers(workers);
                 if (config.resume()) trainer.resume();
-                int[][] order = new int[1][];
-                int[] orderEpoch = {-1};
+                EpochOrder order = new EpochOrder(n, config.seed());
                 trainer.run((step, micro, rng) -> {
-                    int epoch = step / stepsPerEpoch;
-                    if (orderEpoch[0] != epoch) {
-                        order[0] = permutation(n, config.seed(), epoch);
-                        orderEpoch[0] = epoch;
-                    }
+                    // the step's batch, then this micro-batch's equal share of it (the last batch is smaller)
                     int from = (step % stepsPerEpoch) * config.batchSize();
                     int to = Math.min(from + config.batchSize(), n);
-                    long[] idx = new long[to - from];
-                    for (int i = from; i < to; i++) idx[i - from] = order[0][i];
+                    int share = (to - from + config.microBatches() - 1) / config.microBatches();
+                    int lo = Math.min(from + micro * share, to), hi = Math.min(lo + share, to);
+                    int[] visit = order.of(step / stepsPerEpoch);
+                    long[] idx = new long[hi - lo];
+                    for (int i = lo; i < hi; i++) idx[i - lo] = visit[i];
                     Tensor index = Tensors.fromLongs(idx, idx.length);
                     return objective.loss(images.index_select(0, index), labelTensor.index_select(0, index), rng);
                 }, new Trainer.Listener() {
@@ -203,6 +231,27 @@ public final class ClassConditionedTraining {
             PixelPipelineWriter.write(config.out(), net, SCHEDULER_JSON);
             net.train(true);
             saved.forEach((k, t) -> parameters.get(k).detach().copy_(t));
+        }
+    }
+
+    /** The current epoch's visiting order, shared by the workers of a step. */
+    private static final class EpochOrder {
+        private final int n;
+        private final long seed;
+        private int epoch = -1;
+        private int[] order;
+
+        EpochOrder(int n, long seed) {
+            this.n = n;
+            this.seed = seed;
+        }
+
+        synchronized int[] of(int wanted) {
+            if (wanted != epoch) {
+                order = permutation(n, seed, wanted);
+                epoch = wanted;
+            }
+            return order;
         }
     }
 

@@ -1,5 +1,6 @@
 package jdiffusion.training.pixel;
 
+import jdiffusion.training.TrainingConfig;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,14 +18,15 @@ import org.junit.jupiter.api.io.TempDir;
 class ClassConditionedTrainingTest {
     private static ClassConditionedTraining.Config small(Path data, Path out, int epochs, boolean resume) {
         // the notebook's layout at a quarter of its widths, so the test runs in seconds
-        return new ClassConditionedTraining.Config(data, epochs, 24, 8, 1e-3, out, 3, 0.9, 2, resume, List.of(8, 16, 16), 1, 4, false);
+        return new ClassConditionedTraining.Config(data, epochs, 24, 8, 1e-3, out, 3, 0.9, 2, resume, List.of(8, 16, 16), 1, 4, false,
+                TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1);
     }
 
     @Test
     void theClassTableStartsAsPyTorchsEmbeddingDoes() {
         // nn.Embedding's N(0, 1); a linear layer's +-1/sqrt(size) bound would give std 0.07 here
         var config = new ClassConditionedTraining.Config(Path.of("unused"), 1, 0, 8, 1e-3, Path.of("unused"), 7, 0, 0, false,
-                List.of(8, 16, 16), 1, 64, false);
+                List.of(8, 16, 16), 1, 64, false, TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1);
         try (var net = ClassConditionedTraining.newModel(config, 1, 8, 8); PointerScope scope = new PointerScope()) {
             float[] table = Tensors.toFloats(net.classEmbeddingTable());
             assertEquals(10 * 64, table.length);
@@ -62,6 +64,33 @@ class ClassConditionedTrainingTest {
     }
 
     @Test
+    void microBatchesOnTwoWorkersGiveWhatOneWorkerGivesAndTheRecipeOptionsTakeEffect(@TempDir Path dir) throws Exception {
+        Path data = IdxFiles.fashionLike(dir.resolve("data"), "train", 30);
+        java.util.function.BiFunction<Path, Double, ClassConditionedTraining.Config> recipe = (out, gamma) ->
+                new ClassConditionedTraining.Config(data, 2, 24, 8, 2e-3, out, 3, 0.9, 0, false, List.of(8, 16, 16), 1, 4, false,
+                        TrainingConfig.LrSchedule.COSINE, 2, gamma, 2);
+        ClassConditionedTraining.run(recipe.apply(dir.resolve("one"), 5.0), 1, ClassConditionedTraining.Listener.NONE);
+        ClassConditionedTraining.run(recipe.apply(dir.resolve("two"), 5.0), 2, ClassConditionedTraining.Listener.NONE);
+        ClassConditionedTraining.run(recipe.apply(dir.resolve("plain"), 0.0), 2, ClassConditionedTraining.Listener.NONE);
+        String file = "unet/diffusion_pytorch_model.safetensors";
+        try (var one = SafetensorsFile.open(dir.resolve("one").resolve(file)); var two = SafetensorsFile.open(dir.resolve("two").resolve(file));
+             var plain = SafetensorsFile.open(dir.resolve("plain").resolve(file)); var scope = new PointerScope()) {
+            double fromGamma = 0;
+            for (String name : one.names()) {
+                assertEquals(0.0, Tensors.maxAbsDiff(one.load(name), two.load(name)), name + " depends on the number of workers");
+                fromGamma = Math.max(fromGamma, Tensors.maxAbsDiff(one.load(name), plain.load(name)));
+            }
+            assertTrue(fromGamma > 1e-4, "--snr-gamma changed nothing");
+        }
+        // 25 images in batches of 8: the last batch (1 image) cannot be split in two
+        var odd = new ClassConditionedTraining.Config(data, 1, 25, 8, 1e-3, dir.resolve("odd"), 3, 0, 0, false, List.of(8, 16, 16), 1,
+                4, false, TrainingConfig.LrSchedule.CONSTANT, 0, 0, 2);
+        var e = org.junit.jupiter.api.Assertions.assertThrows(jdiffusion.JDiffusionException.class,
+                () -> ClassConditionedTraining.run(odd, ClassConditionedTraining.Listener.NONE));
+        assertTrue(e.getMessage().contains("last batch has 1 image"), e.getMessage());
+    }
+
+    @Test
     void theCommandTrainsAndRefusesBadInput(@TempDir Path dir) throws Exception {
         Path data = IdxFiles.fashionLike(dir.resolve("data"), "train", 16);
         Path out = dir.resolve("out");
@@ -73,7 +102,11 @@ class ClassConditionedTrainingTest {
         for (String[] args : new String[][] {
                 {"train-class-conditioned", "--data", dir.resolve("none").toString(), "--epochs", "1", "--out", dir.resolve("o").toString()},
                 {"train-class-conditioned", "--data", data.toString(), "--epochs", "0", "--out", dir.resolve("o").toString()},
-                {"train-class-conditioned", "--data", dir.toString(), "--epochs", "1", "--out", dir.resolve("o").toString()}}) {
+                {"train-class-conditioned", "--data", dir.toString(), "--epochs", "1", "--out", dir.resolve("o").toString()},
+                {"train-class-conditioned", "--data", data.toString(), "--epochs", "1", "--lr-scheduler", "linear", "--out", dir.resolve("o").toString()},
+                {"train-class-conditioned", "--data", data.toString(), "--epochs", "1", "--snr-gamma", "-1", "--out", dir.resolve("o").toString()},
+                {"train-class-conditioned", "--data", data.toString(), "--epochs", "1", "--micro-batches", "0", "--out", dir.resolve("o").toString()},
+                {"train-class-conditioned", "--data", data.toString(), "--epochs", "1", "--workers", "0", "--micro-batches", "2", "--out", dir.resolve("o").toString()}}) {
             CliRunner r = CliRunner.run(args);
             assertEquals(2, r.exitCode(), r.err());
             assertTrue(r.err().startsWith("error: ") && r.err().strip().lines().count() == 1, r.err());
