@@ -49,6 +49,10 @@ final class EvalClassConditionedCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "40", description = "Sampling steps per sample (default: ${DEFAULT-VALUE}).")
     int steps;
 
+    @Option(names = "--guidance-scale", defaultValue = "1", description = "Classifier-free guidance, for a model trained "
+            + "with --class-dropout (two UNet passes per step); 1 = off (default: ${DEFAULT-VALUE}).")
+    double guidanceScale;
+
     @Mixin
     TrainingDTypeOption dtype; // --dtype fp32|bf16: bf16 runs the UNet under CPU autocast, as it was trained
 
@@ -64,20 +68,25 @@ final class EvalClassConditionedCommand implements Callable<Integer> {
             throw new JDiffusionException("--samples-per-class must be 1 to 100000, got " + perClass);
         }
         if (steps < 1 || steps > 1000) throw new JDiffusionException("--steps must be 1 to 1000, got " + steps);
+        if (!(guidanceScale >= 0 && guidanceScale <= 100)) {
+            throw new JDiffusionException("--guidance-scale must be 0 to 100, got " + guidanceScale);
+        }
         boolean bf16 = dtype.bf16();
         if (classes.length == 0) throw new JDiffusionException("--classes names no class");
         for (int c : classes) FashionMnist.requireClass(c, "--classes");
         if (grid != null) WritableFolder.require("--grid", grid.toAbsolutePath().getParent());
         PrintWriter out = spec.commandLine().getOut();
         ProgressBar bar = new ProgressBar(System.err, "sampling", (long) perClass * classes.length);
-        var report = ClassConditionedEval.run(model, data, classifier, classes, perClass, sampler, steps, seed, bf16, bar::update);
+        var report = ClassConditionedEval.run(model, data, classifier, classes, perClass, sampler, steps, guidanceScale,
+                seed, bf16, bar::update);
         bar.done();
         out.printf(Locale.ROOT, "classifier test accuracy: %.1f %%%n", 100 * report.classifierTestAccuracy());
         for (int i = 0; i < classes.length; i++) {
             out.printf(Locale.ROOT, "class %d %-12s %5.1f %% of %d samples%s%n", classes[i], FashionMnist.CLASS_NAMES[classes[i]],
                     100 * report.accuracy(i), perClass, misses(report, i));
         }
-        out.printf(Locale.ROOT, "mean %.1f %% (%s %d steps, %s)%n", 100 * report.meanAccuracy(), sampler, steps, bf16 ? "bf16" : "fp32");
+        out.printf(Locale.ROOT, "mean %.1f %% (%s %d steps, %s%s)%n", 100 * report.meanAccuracy(), sampler, steps,
+                bf16 ? "bf16" : "fp32", guidanceScale == 1 ? "" : String.format(Locale.ROOT, ", guidance scale %s", guidanceScale));
         if (grid != null) ImageGrid.writePng(grid, report.grid());
         return 0;
     }

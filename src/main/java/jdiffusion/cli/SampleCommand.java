@@ -52,6 +52,10 @@ final class SampleCommand implements Callable<Integer> {
     @Option(names = "--class-label", paramLabel = "N", description = "The class to draw, for a class-conditioned model.")
     Integer classLabel;
 
+    @Option(names = "--guidance-scale", defaultValue = "1", description = "Classifier-free guidance of a class-conditioned "
+            + "model trained with --class-dropout (two UNet passes per step); 1 = off (default: ${DEFAULT-VALUE}).")
+    double guidanceScale;
+
     @Option(names = "--num-images", defaultValue = "8", description = "Images in the batch (default: ${DEFAULT-VALUE}).")
     int numImages;
 
@@ -113,7 +117,7 @@ final class SampleCommand implements Callable<Integer> {
                 ? new PixelGuidance(ColorLoss.parse(guideColor), guideScale, guideThroughUnet)
                 : clip != null ? new PixelGuidance(clip.loss(), guideScale, guideThroughUnet) : null;
         int n = steps != null ? steps : kind.equals("DDPM") ? 1000 : 50;
-        PixelRequest request = new PixelRequest(numImages, n, s, classLabel, guidance);
+        PixelRequest request = new PixelRequest(numImages, n, s, classLabel, guidance, guidanceScale);
         Path folder = ModelFolder.locate(model);
 
         ProgressBar bar = new ProgressBar(System.err, "sampling", n);

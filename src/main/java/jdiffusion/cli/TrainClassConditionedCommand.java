@@ -52,6 +52,11 @@ final class TrainClassConditionedCommand implements Callable<Integer> {
     @Option(names = "--snr-gamma", description = "Min-SNR loss weighting gamma, 0 = the notebook's plain MSE (default: ${DEFAULT-VALUE}).")
     double snrGamma = 0;
 
+    @Option(names = "--class-dropout", description = "Train this share of the samples as \"no class\" (all-zero class "
+            + "embedding), so that `sample`/`eval-class-conditioned --guidance-scale` can use classifier-free guidance; "
+            + "0 = the notebook's model (default: ${DEFAULT-VALUE}).")
+    double classDropout = 0;
+
     @Option(names = "--micro-batches", defaultValue = "1", description = "Split each batch in this many parts "
             + "(gradient accumulation) that run at once on the cores; part of the recipe, as it decides the random draws "
             + "(default: ${DEFAULT-VALUE}, the notebook's one batch).")
@@ -85,7 +90,7 @@ final class TrainClassConditionedCommand implements Callable<Integer> {
         boolean bf16 = dtype.bf16();
         var config = new ClassConditionedTraining.Config(data, epochs, subset, batchSize, lr, out, seed, emaDecay,
                 checkpointEvery, resume, List.of(32, 64, 64), 2, 4, bf16, TrainingConfig.LrSchedule.parse(lrScheduler),
-                lrWarmupSteps, snrGamma, microBatches);
+                lrWarmupSteps, snrGamma, microBatches, classDropout);
         int cores = NativeThreads.physicalCores();
         int parallel = workers != null ? workers : Math.min(microBatches, cores);
         if (parallel < 1) throw new JDiffusionException("--workers must be at least 1, got " + parallel);

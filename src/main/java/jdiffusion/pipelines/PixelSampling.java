@@ -26,6 +26,11 @@ final class PixelSampling {
 
     static PixelResult run(PixelDenoiser unet, Scheduler scheduler, PixelRequest request, StepCallback callback) {
         Tensor labels = classLabels(unet, request);
+        double scale = request.guidanceScale();
+        if (scale != 1 && !unet.learnsNoClass()) {
+            throw new JDiffusionException("--guidance-scale needs a class-conditioned model that learned \"no class\" "
+                    + "(train-class-conditioned --class-dropout); this one has no such input");
+        }
         int channels = unet.imageChannels();
         int height = unet.sampleSize().get(0), width = unet.sampleSize().get(1);
         TorchGenerator generator = new TorchGenerator(request.seed());
@@ -40,8 +45,8 @@ final class PixelSampling {
                 try (PointerScope step = new PointerScope()) {
                     Tensor t = run.currentTimestep();
                     next = request.guidance() == null
-                            ? plainStep(unet, run, x, t, labels, generator)
-                            : guidedStep(unet, scheduler, run, i, x, t, labels, generator, request.guidance(), losses);
+                            ? plainStep(unet, run, x, t, labels, scale, generator)
+                            : guidedStep(unet, scheduler, run, i, x, t, labels, scale, generator, request.guidance(), losses);
                     Tensor replaced = callback.onStep(i, run.size(), run.timestepValue(i), next);
                     if (replaced != null) next = replaced;
                     outer.attach(next);
@@ -59,10 +64,10 @@ final class PixelSampling {
         }
     }
 
-    private static Tensor plainStep(PixelDenoiser unet, SchedulerRun run, Tensor x, Tensor t, Tensor labels,
+    private static Tensor plainStep(PixelDenoiser unet, SchedulerRun run, Tensor x, Tensor t, Tensor labels, double scale,
                                     TorchGenerator generator) {
         try (NoGradGuard noGrad = new NoGradGuard()) {
-            Tensor noisePred = unet.forward(run.scaleModelInput(x), t, labels).to(x.scalar_type());
+            Tensor noisePred = predictNoise(unet, run.scaleModelInput(x), t, labels, scale).to(x.scalar_type());
             return run.step(noisePred, x, generator).prevSample();
         }
     }
@@ -72,14 +77,15 @@ final class PixelSampling {
      * x = x - d loss / d x; x = step(noise_pred, t, x).prev_sample, with the same noise_pred.
      */
     private static Tensor guidedStep(PixelDenoiser unet, Scheduler scheduler, SchedulerRun run, int i, Tensor x, Tensor t,
-                                     Tensor labels, TorchGenerator generator, PixelGuidance guidance, float[] losses) {
+                                     Tensor labels, double scale, TorchGenerator generator, PixelGuidance guidance,
+                                     float[] losses) {
         Tensor xg = x.detach().requires_grad_(true);
         Tensor noisePred;
         if (guidance.gradThroughUnet()) {
-            noisePred = unet.forward(run.scaleModelInput(xg), t, labels);
+            noisePred = predictNoise(unet, run.scaleModelInput(xg), t, labels, scale);
         } else {
             try (NoGradGuard noGrad = new NoGradGuard()) {
-                noisePred = unet.forward(run.scaleModelInput(x), t, labels);
+                noisePred = predictNoise(unet, run.scaleModelInput(x), t, labels, scale);
             }
         }
         // x0 of this step from a throwaway run at the same position (the real run advances once per step;
@@ -96,6 +102,20 @@ final class PixelSampling {
             Tensor moved = x.sub(grad);
             return run.step(noisePred.detach(), moved, generator).prevSample();
         }
+    }
+
+    /**
+     * The UNet's noise prediction; with classifier-free guidance (scale != 1) the "no class" and the class
+     * halves of one doubled batch, combined as uncond + scale * (cond - uncond), as diffusers' pipelines do.
+     */
+    static Tensor predictNoise(PixelDenoiser unet, Tensor input, Tensor t, Tensor labels, double scale) {
+        if (scale == 1) return unet.forward(input, t, labels);
+        Tensor none = torch.full_like(labels, new org.bytedeco.pytorch.Scalar(PixelDenoiser.NO_CLASS));
+        Tensor tt = t.numel() == 1 ? t : Functional.cat(t, t, 0);
+        Tensor both = unet.forward(Functional.cat(input, input, 0), tt, Functional.cat(none, labels, 0));
+        long b = input.size(0);
+        Tensor uncond = both.narrow(0, 0, b), cond = both.narrow(0, b, b);
+        return uncond.add(cond.sub(uncond).mul(new org.bytedeco.pytorch.Scalar(scale)));
     }
 
     private static Tensor classLabels(PixelDenoiser unet, PixelRequest request) {

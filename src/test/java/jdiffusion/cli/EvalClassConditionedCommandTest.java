@@ -56,7 +56,9 @@ class EvalClassConditionedCommandTest {
     void badInputEndsWithOneLine() {
         String[] base = {"eval-class-conditioned", "--model", MODEL, "--classifier", CLASSIFIER};
         for (String[] extra : new String[][] {{"--classes", "10"}, {"--samples-per-class", "0"}, {"--steps", "5000"},
-                {"--sampler", "Euler"}, {"--classes", "one"}, {"--dtype", "fp16"}}) {
+                {"--sampler", "Euler"}, {"--classes", "one"}, {"--dtype", "fp16"}, {"--guidance-scale", "-1"},
+                {"--guidance-scale", "2"}}) { // the shipped model was trained without class dropout
+
             String[] args = new String[base.length + extra.length];
             System.arraycopy(base, 0, args, 0, base.length);
             System.arraycopy(extra, 0, args, base.length, extra.length);

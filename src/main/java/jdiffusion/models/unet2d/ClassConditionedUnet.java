@@ -30,14 +30,29 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  */
 public final class ClassConditionedUnet extends JavaModule implements PixelDenoiser {
     public static final String CLASS_EMB_FILE = "class_emb.safetensors";
+    /**
+     * The metadata key of {@link #CLASS_EMB_FILE} saying that the net was trained with class dropout, so
+     * that its all-zero class embedding ({@link PixelDenoiser#NO_CLASS}) means "any class".
+     */
+    public static final String NO_CLASS_METADATA = "jdiffusion_no_class";
 
     private final EmbeddingImpl classEmb; // [numClasses, embSize]
     private final UNet2DModel model;      // in_channels = image channels + embSize
     private final int numClasses;
     private final int embSize;
+    private final boolean learnsNoClass;
 
     /** A randomly initialised net: {@code unetConfig.inChannels()} must be image channels + {@code embSize}. */
     public ClassConditionedUnet(int numClasses, int embSize, UNet2DModel model) {
+        this(numClasses, embSize, model, false);
+    }
+
+    /**
+     * As above; {@code learnsNoClass}: trained (or to be trained) with class dropout, so that {@link
+     * PixelDenoiser#NO_CLASS} labels, whose class embedding is all zeros, give the unconditional
+     * prediction that classifier-free guidance needs. The notebook's net is not.
+     */
+    public ClassConditionedUnet(int numClasses, int embSize, UNet2DModel model, boolean learnsNoClass) {
         if (numClasses < 1 || embSize < 1) {
             throw new JDiffusionException("a class-conditioned UNet needs at least one class and embedding size >= 1");
         }
@@ -50,6 +65,7 @@ public final class ClassConditionedUnet extends JavaModule implements PixelDenoi
         }
         this.numClasses = numClasses;
         this.embSize = embSize;
+        this.learnsNoClass = learnsNoClass;
         classEmb = register_module("class_emb", new EmbeddingImpl(numClasses, embSize));
         this.model = register_module("model", model);
     }
@@ -63,6 +79,10 @@ public final class ClassConditionedUnet extends JavaModule implements PixelDenoi
         }
         UNet2DModel unet = UNet2DModel.load(folder, dtype, device);
         long[] shape;
+        boolean noClass;
+        try (var file = jdiffusion.io.SafetensorsFile.open(embFile)) {
+            noClass = "zero_embedding".equals(file.metadata().get(NO_CLASS_METADATA));
+        }
         try (var weights = jdiffusion.weights.StateDict.open(List.of(embFile), KeyMap.identity())) {
             if (!weights.contains("class_emb.weight")) {
                 unet.close();
@@ -74,7 +94,7 @@ public final class ClassConditionedUnet extends JavaModule implements PixelDenoi
             unet.close();
             throw new JDiffusionException(embFile + ": class_emb.weight must be [classes, size], got " + Tensors.shapeString(shape));
         }
-        ClassConditionedUnet net = new ClassConditionedUnet((int) shape[0], (int) shape[1], unet);
+        ClassConditionedUnet net = new ClassConditionedUnet((int) shape[0], (int) shape[1], unet, noClass);
         // only class_emb is read here: the UNet's weights are already in
         ModelLoading.loadWeights(net.classEmb, List.of(embFile), k -> k.replaceFirst("^class_emb\\.", ""), dtype, device,
                 "class embedding");
@@ -105,6 +125,11 @@ public final class ClassConditionedUnet extends JavaModule implements PixelDenoi
         return numClasses;
     }
 
+    @Override
+    public boolean learnsNoClass() {
+        return learnsNoClass;
+    }
+
     public int embeddingSize() {
         return embSize;
     }
@@ -124,7 +149,10 @@ public final class ClassConditionedUnet extends JavaModule implements PixelDenoi
         return model.forward(netInput(x, classLabels), t, null);
     }
 
-    /** cat(x, class_emb(labels) broadcast to [B, emb, H, W]) on the channels: [B, C + emb, H, W]. */
+    /**
+     * cat(x, class_emb(labels) broadcast to [B, emb, H, W]) on the channels: [B, C + emb, H, W]; a
+     * {@link PixelDenoiser#NO_CLASS} label's embedding is all zeros.
+     */
     public Tensor netInput(Tensor x, Tensor classLabels) {
         if (x.dim() != 4 || x.size(1) != imageChannels()) {
             throw new JDiffusionException("the class-conditioned UNet takes [B, " + imageChannels() + ", H, W], got "
@@ -134,10 +162,20 @@ public final class ClassConditionedUnet extends JavaModule implements PixelDenoi
             throw new JDiffusionException("give one class label per sample [" + x.size(0) + "], got "
                     + (classLabels == null ? "none" : Tensors.shapeString(classLabels)));
         }
-        ClassLabels.check(Tensors.toLongs(classLabels.to(ScalarType.Long)), numClasses);
+        long[] given = Tensors.toLongs(classLabels.to(ScalarType.Long));
+        long[] real = java.util.Arrays.stream(given).filter(l -> l != NO_CLASS).toArray();
+        ClassLabels.check(real, numClasses);
         Tensor weight = classEmb.weight();
         long b = x.size(0), h = x.size(2), w = x.size(3);
-        Tensor cond = classEmb.forward(classLabels.to(weight.device(), ScalarType.Long)); // [B, emb]
+        Tensor labels = classLabels.to(weight.device(), ScalarType.Long);
+        Tensor cond;
+        if (real.length == given.length) {
+            cond = classEmb.forward(labels); // [B, emb]
+        } else {
+            // row 0 looked up and zeroed: no gradient reaches the table from a "no class" sample
+            Tensor keep = labels.ne(new org.bytedeco.pytorch.Scalar(NO_CLASS)).unsqueeze(1).to(weight.scalar_type());
+            cond = classEmb.forward(labels.clamp_min(new org.bytedeco.pytorch.Scalar(0))).mul(keep);
+        }
         cond = cond.view(b, embSize, 1, 1).expand(b, embSize, h, w);
         return Functional.cat(x.to(weight.device(), weight.scalar_type()), cond, 1);
     }

@@ -13,6 +13,9 @@ import org.bytedeco.pytorch.global.torch.ScalarType;
  * {@link ClassConditionedUnet}. One call shape, so pipelines, training and guidance take either.
  */
 public sealed interface PixelDenoiser extends AutoCloseable permits UNet2DModel, ClassConditionedUnet {
+    /** The class label of "no class": the unconditional prediction of a net that {@link #learnsNoClass}. */
+    long NO_CLASS = -1;
+
     /** x [B, C, H, W], t 0-dim or [B], classLabels [B] int64 or null -> noise prediction [B, C, H, W]. */
     Tensor forward(Tensor x, Tensor t, Tensor classLabels);
 
@@ -24,6 +27,11 @@ public sealed interface PixelDenoiser extends AutoCloseable permits UNet2DModel,
 
     /** Number of class labels it takes (0: unconditional, no labels). */
     int numClasses();
+
+    /** Whether it was trained to take {@link #NO_CLASS} too (class dropout), so classifier-free guidance applies. */
+    default boolean learnsNoClass() {
+        return false;
+    }
 
     /** Its parameters live in this module tree (for training and saving). */
     org.bytedeco.pytorch.Module module();

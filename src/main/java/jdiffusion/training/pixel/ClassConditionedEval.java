@@ -41,7 +41,7 @@ public final class ClassConditionedEval {
      * @param grid      one row per sampled class
      */
     public record Report(double classifierTestAccuracy, int[] classes, int[][] confusion, int samplesPerClass,
-                         Sampler sampler, int steps, boolean bf16, BufferedImage grid) {
+                         Sampler sampler, int steps, double guidanceScale, boolean bf16, BufferedImage grid) {
         /** The share of {@code classes[i]}'s samples called {@code predicted}. */
         public double share(int i, int predicted) {
             return (double) confusion[i][predicted] / samplesPerClass;
@@ -64,12 +64,13 @@ public final class ClassConditionedEval {
     /**
      * @param classes        the classes to sample (each 0-9)
      * @param classifierFile read if it exists, else trained ({@link FashionClassifier#DEFAULT_EPOCHS} epochs) and written there
+     * @param guidanceScale  classifier-free guidance (a model trained with class dropout), 1 = off
      * @param bf16           the UNet's forwards under bf16 autocast (as {@code train-class-conditioned --dtype bf16}
      *                       trains): ~1.5x faster on a CPU with AMX; the classifier runs in float32 either way
      * @param progress       told the number of samples drawn so far
      */
     public static Report run(Path model, Path data, Path classifierFile, int[] classes, int perClass, Sampler sampler,
-                             int steps, long seed, boolean bf16, IntConsumer progress) {
+                             int steps, double guidanceScale, long seed, boolean bf16, IntConsumer progress) {
         for (int c : classes) FashionMnist.requireClass(c, "class");
         FashionMnist test = FashionMnist.load(data, false);
         FashionClassifier classifier;
@@ -96,7 +97,7 @@ public final class ClassConditionedEval {
                     int c = classes[i];
                     for (int from = 0; from < perClass; from += 100) {
                         int n = Math.min(100, perClass - from);
-                        PixelRequest request = new PixelRequest(n, steps, seed + 1000L * c + from, c, null);
+                        PixelRequest request = new PixelRequest(n, steps, seed + 1000L * c + from, c, null, guidanceScale);
                         PixelResult r;
                         try (CpuAutocast on = bf16 ? CpuAutocast.bf16() : null) { // null: nothing to close
                             r = pipe.apply(request);
@@ -112,7 +113,7 @@ public final class ClassConditionedEval {
                     }
                 }
                 int cols = Math.min(8, perClass);
-                return new Report(testAccuracy, classes.clone(), confusion, perClass, sampler, steps, bf16,
+                return new Report(testAccuracy, classes.clone(), confusion, perClass, sampler, steps, guidanceScale, bf16,
                         ImageGrid.grid(rows, classes.length, cols));
             } finally {
                 unet.close();

@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import jdiffusion.JDiffusionException;
 import jdiffusion.models.unet2d.ClassConditionedUnet;
+import jdiffusion.models.unet2d.PixelDenoiser;
 import jdiffusion.models.unet2d.UNet2DConfig;
 import jdiffusion.models.unet2d.UNet2DModel;
 import jdiffusion.nn.RandomInit;
@@ -20,6 +21,8 @@ import jdiffusion.training.TrainingConfig;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -73,11 +76,13 @@ public final class ClassConditionedTraining {
      * @param microBatches    each step's batch split in this many equal parts (gradient accumulation), which
      *                        {@link #run(Config, int, Listener) workers} compute at once; part of the recipe
      *                        (it decides the random draws), unlike the number of workers
+     * @param classDropout    the share of samples trained as {@link PixelDenoiser#NO_CLASS} (all-zero class
+     *                        embedding), so that sampling can use classifier-free guidance; 0 = the notebook's
      */
     public record Config(Path data, int epochs, int subset, int batchSize, double learningRate, Path out, long seed,
                          double emaDecay, int checkpointEvery, boolean resume, List<Integer> blockOutChannels,
                          int layersPerBlock, int classEmbSize, boolean bf16, TrainingConfig.LrSchedule lrSchedule,
-                         int warmupSteps, double snrGamma, int microBatches) {
+                         int warmupSteps, double snrGamma, int microBatches, double classDropout) {
         public Config {
             if (epochs < 1 || epochs > 10_000) throw new JDiffusionException("--epochs must be 1 to 10000, got " + epochs);
             if (subset < 0) throw new JDiffusionException("--subset must be >= 0 (0 = all), got " + subset);
@@ -88,6 +93,9 @@ public final class ClassConditionedTraining {
             if (warmupSteps < 0) throw new JDiffusionException("--lr-warmup-steps must be >= 0, got " + warmupSteps);
             if (lrSchedule == null) lrSchedule = TrainingConfig.LrSchedule.CONSTANT;
             MinSnrWeighting.checkGamma(snrGamma);
+            if (!(classDropout >= 0 && classDropout < 1)) {
+                throw new JDiffusionException("--class-dropout must be in [0, 1), got " + classDropout);
+            }
             if (microBatches < 1 || microBatches > batchSize) {
                 throw new JDiffusionException("--micro-batches must be 1 to the batch size " + batchSize + ", got " + microBatches);
             }
@@ -97,7 +105,7 @@ public final class ClassConditionedTraining {
         /** The notebook's model and optimiser settings. */
         public static Config notebook(Path data, int epochs, Path out) {
             return new Config(data, epochs, 0, 128, 1e-3, out, 0, 0, 200, false, List.of(32, 64, 64), 2, 4, false,
-                    TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1);
+                    TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1, 0);
         }
     }
 
@@ -127,7 +135,8 @@ public final class ClassConditionedTraining {
         UNet2DConfig unet = new UNet2DConfig(List.of(height, width), imageChannels + config.classEmbSize(), imageChannels,
                 false, "positional", 0, true, down, up, config.blockOutChannels(), config.layersPerBlock(), 1.0, 1, 0.0,
                 "silu", 8, groups, null, 1e-5, true, null, null, null);
-        ClassConditionedUnet net = new ClassConditionedUnet(FashionMnist.NUM_CLASSES, config.classEmbSize(), new UNet2DModel(unet));
+        ClassConditionedUnet net = new ClassConditionedUnet(FashionMnist.NUM_CLASSES, config.classEmbSize(), new UNet2DModel(unet),
+                config.classDropout() > 0);
         RandomInit.initialize(net, config.seed());
         // nn.Embedding starts at N(0, 1) in PyTorch and so in the notebook; RandomInit's linear-layer bound
         // (+-1/sqrt(4)) gives the class a 3.5x weaker signal at conv_in, and a 2-epoch run so started
@@ -194,7 +203,13 @@ public final class ClassConditionedTraining {
                     long[] idx = new long[hi - lo];
                     for (int i = lo; i < hi; i++) idx[i - lo] = visit[i];
                     Tensor index = Tensors.fromLongs(idx, idx.length);
-                    return objective.loss(images.index_select(0, index), labelTensor.index_select(0, index), rng);
+                    Tensor batchLabels = labelTensor.index_select(0, index);
+                    if (config.classDropout() > 0) {
+                        // drawn before the objective's noise and timesteps, only when on (the notebook's draws stay)
+                        Tensor drop = rng.rand(idx.length).lt(new Scalar(config.classDropout()));
+                        batchLabels = torch.where(drop, torch.full_like(batchLabels, new Scalar(PixelDenoiser.NO_CLASS)), batchLabels);
+                    }
+                    return objective.loss(images.index_select(0, index), batchLabels, rng);
                 }, new Trainer.Listener() {
                     @Override
                     public void onStep(int step, int totalSteps, double loss, double learningRate) {

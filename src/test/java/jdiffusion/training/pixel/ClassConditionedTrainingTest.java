@@ -19,14 +19,14 @@ class ClassConditionedTrainingTest {
     private static ClassConditionedTraining.Config small(Path data, Path out, int epochs, boolean resume) {
         // the notebook's layout at a quarter of its widths, so the test runs in seconds
         return new ClassConditionedTraining.Config(data, epochs, 24, 8, 1e-3, out, 3, 0.9, 2, resume, List.of(8, 16, 16), 1, 4, false,
-                TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1);
+                TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1, 0);
     }
 
     @Test
     void theClassTableStartsAsPyTorchsEmbeddingDoes() {
         // nn.Embedding's N(0, 1); a linear layer's +-1/sqrt(size) bound would give std 0.07 here
         var config = new ClassConditionedTraining.Config(Path.of("unused"), 1, 0, 8, 1e-3, Path.of("unused"), 7, 0, 0, false,
-                List.of(8, 16, 16), 1, 64, false, TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1);
+                List.of(8, 16, 16), 1, 64, false, TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1, 0);
         try (var net = ClassConditionedTraining.newModel(config, 1, 8, 8); PointerScope scope = new PointerScope()) {
             float[] table = Tensors.toFloats(net.classEmbeddingTable());
             assertEquals(10 * 64, table.length);
@@ -68,7 +68,7 @@ class ClassConditionedTrainingTest {
         Path data = IdxFiles.fashionLike(dir.resolve("data"), "train", 30);
         java.util.function.BiFunction<Path, Double, ClassConditionedTraining.Config> recipe = (out, gamma) ->
                 new ClassConditionedTraining.Config(data, 2, 24, 8, 2e-3, out, 3, 0.9, 0, false, List.of(8, 16, 16), 1, 4, false,
-                        TrainingConfig.LrSchedule.COSINE, 2, gamma, 2);
+                        TrainingConfig.LrSchedule.COSINE, 2, gamma, 2, 0);
         ClassConditionedTraining.run(recipe.apply(dir.resolve("one"), 5.0), 1, ClassConditionedTraining.Listener.NONE);
         ClassConditionedTraining.run(recipe.apply(dir.resolve("two"), 5.0), 2, ClassConditionedTraining.Listener.NONE);
         ClassConditionedTraining.run(recipe.apply(dir.resolve("plain"), 0.0), 2, ClassConditionedTraining.Listener.NONE);
@@ -84,7 +84,7 @@ class ClassConditionedTrainingTest {
         }
         // 25 images in batches of 8: the last batch (1 image) cannot be split in two
         var odd = new ClassConditionedTraining.Config(data, 1, 25, 8, 1e-3, dir.resolve("odd"), 3, 0, 0, false, List.of(8, 16, 16), 1,
-                4, false, TrainingConfig.LrSchedule.CONSTANT, 0, 0, 2);
+                4, false, TrainingConfig.LrSchedule.CONSTANT, 0, 0, 2, 0);
         var e = org.junit.jupiter.api.Assertions.assertThrows(jdiffusion.JDiffusionException.class,
                 () -> ClassConditionedTraining.run(odd, ClassConditionedTraining.Listener.NONE));
         assertTrue(e.getMessage().contains("last batch has 1 image"), e.getMessage());
@@ -99,6 +99,24 @@ class ClassConditionedTrainingTest {
         assertEquals(0, ok.exitCode(), ok.err());
         assertTrue(Files.isRegularFile(out.resolve("unet/class_emb.safetensors")));
         assertTrue(Files.isRegularFile(out.resolve("model_index.json")));
+        // classifier-free guidance: refused for the notebook's net, drawn from one trained with class dropout
+        CliRunner unguidable = CliRunner.run("sample", "--model", out.toString(), "--class-label", "3", "--guidance-scale", "2",
+                "--steps", "2", "--out", dir.resolve("g.png").toString());
+        assertEquals(2, unguidable.exitCode(), unguidable.err());
+        assertTrue(unguidable.err().strip().lines().count() == 1 && unguidable.err().contains("--class-dropout"), unguidable.err());
+        Path dropout = dir.resolve("dropout");
+        CliRunner trained = CliRunner.run("train-class-conditioned", "--data", data.toString(), "--epochs", "1", "--batch-size", "8",
+                "--class-dropout", "0.5", "--out", dropout.toString());
+        assertEquals(0, trained.exitCode(), trained.err());
+        try (var unet = jdiffusion.models.unet2d.PixelDenoiser.load(dropout.resolve("unet"), org.bytedeco.pytorch.global.torch.ScalarType.Float,
+                Tensors.CPU); var plain = jdiffusion.models.unet2d.PixelDenoiser.load(out.resolve("unet"),
+                org.bytedeco.pytorch.global.torch.ScalarType.Float, Tensors.CPU)) {
+            assertTrue(unet.learnsNoClass() && !plain.learnsNoClass(), "the class-dropout flag did not survive saving");
+        }
+        CliRunner guided = CliRunner.run("sample", "--model", dropout.toString(), "--class-label", "3", "--guidance-scale", "2",
+                "--steps", "2", "--out", dir.resolve("g.png").toString());
+        assertEquals(0, guided.exitCode(), guided.err());
+        assertTrue(Files.isRegularFile(dir.resolve("g.png")));
         for (String[] args : new String[][] {
                 {"train-class-conditioned", "--data", dir.resolve("none").toString(), "--epochs", "1", "--out", dir.resolve("o").toString()},
                 {"train-class-conditioned", "--data", data.toString(), "--epochs", "0", "--out", dir.resolve("o").toString()},
@@ -106,6 +124,7 @@ class ClassConditionedTrainingTest {
                 {"train-class-conditioned", "--data", data.toString(), "--epochs", "1", "--lr-scheduler", "linear", "--out", dir.resolve("o").toString()},
                 {"train-class-conditioned", "--data", data.toString(), "--epochs", "1", "--snr-gamma", "-1", "--out", dir.resolve("o").toString()},
                 {"train-class-conditioned", "--data", data.toString(), "--epochs", "1", "--micro-batches", "0", "--out", dir.resolve("o").toString()},
+                {"train-class-conditioned", "--data", data.toString(), "--epochs", "1", "--class-dropout", "1", "--out", dir.resolve("o").toString()},
                 {"train-class-conditioned", "--data", data.toString(), "--epochs", "1", "--workers", "0", "--micro-batches", "2", "--out", dir.resolve("o").toString()}}) {
             CliRunner r = CliRunner.run(args);
             assertEquals(2, r.exitCode(), r.err());

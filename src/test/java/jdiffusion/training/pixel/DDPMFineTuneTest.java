@@ -77,7 +77,7 @@ class DDPMFineTuneTest {
     @Test
     void aClassConditionedModelIsFineTunedAsOneClass(@TempDir Path dir) throws Exception {
         var config = new ClassConditionedTraining.Config(dir, 1, 0, 8, 1e-3, dir, 5, 0, 0, false, List.of(8, 16, 16), 1, 4, false,
-                TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1);
+                TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1, 0);
         Path model = dir.resolve("class-model");
         try (var net = ClassConditionedTraining.newModel(config, 1, 16, 16)) {
             PixelPipelineWriter.write(model, net, ClassConditionedTraining.SCHEDULER_JSON);

@@ -24,7 +24,7 @@ class PixelDiffusionObjectiveTest {
     @Test
     void minSnrWeighsEachSamplesMseByItsTimestep() {
         var config = new ClassConditionedTraining.Config(Path.of("unused"), 1, 0, 8, 1e-3, Path.of("unused"), 3, 0, 0, false,
-                List.of(8, 16, 16), 1, 4, false, TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1);
+                List.of(8, 16, 16), 1, 4, false, TrainingConfig.LrSchedule.CONSTANT, 0, 0, 1, 0);
         var sched = (DDPMScheduler) Schedulers.create("DDPMScheduler",
                 SchedulerConfigFile.parse(ClassConditionedTraining.SCHEDULER_JSON), Map.of());
         double gamma = 5;
