@@ -37,4 +37,21 @@ class ShippedFashionModelTest {
             }
         }
     }
+
+    @Test
+    void theOneHourModelDrawsTheClassAskedForWithClassifierFreeGuidance() {
+        try (FashionClassifier classifier = FashionClassifier.load(CLASSIFIER);
+             DDIMPipeline pipe = DDIMPipeline.fromPretrained(Path.of("models", "fashion-mnist-1h"), 0.0)) {
+            // trousers and bags at guidance 1.5, 20 DDIM steps (docs/pixel-diffusion.md: the one-hour recipe)
+            for (int c : new int[] {1, 8}) {
+                int right = 0, n = 20;
+                PixelResult r = pipe.call(new PixelRequest(n, 20, 100 + c, c, null, 1.5));
+                try (PointerScope scope = new PointerScope()) {
+                    Tensor images = r.images().permute(0, 3, 1, 2).mul(new Scalar(2)).sub(new Scalar(1));
+                    for (long p : classifier.predict(images)) if (p == c) right++;
+                }
+                assertTrue(right >= 12, FashionMnist.CLASS_NAMES[c] + ": " + right + " of " + n + " drawn as asked");
+            }
+        }
+    }
 }
