@@ -194,11 +194,11 @@ public final class ClassConditionedTraining {
                 if (config.resume()) trainer.resume();
                 EpochOrder order = new EpochOrder(n, config.seed());
                 trainer.run((step, micro, rng) -> {
-                    // the step's batch, then this micro-batch's equal share of it (the last batch is smaller)
+                    // the step's batch, then this micro-batch's share of it: sizes differ by at most one, none
+                    // empty (the last batch is smaller, and at least microBatches long)
                     int from = (step % stepsPerEpoch) * config.batchSize();
-                    int to = Math.min(from + config.batchSize(), n);
-                    int share = (to - from + config.microBatches() - 1) / config.microBatches();
-                    int lo = Math.min(from + micro * share, to), hi = Math.min(lo + share, to);
+                    int size = Math.min(config.batchSize(), n - from), parts = config.microBatches();
+                    int lo = from + size * micro / parts, hi = from + size * (micro + 1) / parts;
                     int[] visit = order.of(step / stepsPerEpoch);
                     long[] idx = new long[hi - lo];
                     for (int i = lo; i < hi; i++) idx[i - lo] = visit[i];

@@ -82,6 +82,11 @@ class ClassConditionedTrainingTest {
             }
             assertTrue(fromGamma > 1e-4, "--snr-gamma changed nothing");
         }
+        // 29 images in batches of 8, four micro-batches: the last batch (5 images) splits as 1, 1, 1, 2, none empty
+        var uneven = new ClassConditionedTraining.Config(data, 1, 29, 8, 1e-3, dir.resolve("uneven"), 3, 0, 0, false, List.of(8, 16, 16),
+                1, 4, false, TrainingConfig.LrSchedule.CONSTANT, 0, 0, 4, 0);
+        double loss = ClassConditionedTraining.run(uneven, ClassConditionedTraining.Listener.NONE);
+        assertTrue(Double.isFinite(loss), "an empty micro-batch gave a loss of " + loss);
         // 25 images in batches of 8: the last batch (1 image) cannot be split in two
         var odd = new ClassConditionedTraining.Config(data, 1, 25, 8, 1e-3, dir.resolve("odd"), 3, 0, 0, false, List.of(8, 16, 16), 1,
                 4, false, TrainingConfig.LrSchedule.CONSTANT, 0, 0, 2, 0);
