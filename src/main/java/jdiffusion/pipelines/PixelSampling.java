@@ -106,16 +106,15 @@ final class PixelSampling {
 
     /**
      * The UNet's noise prediction; with classifier-free guidance (scale != 1) the "no class" and the class
-     * halves of one doubled batch, combined as uncond + scale * (cond - uncond), as diffusers' pipelines do.
+     * halves of one doubled batch, combined by {@link ClassifierFreeGuidance} (below 1 too: 0 is the
+     * unconditional prediction).
      */
     static Tensor predictNoise(PixelDenoiser unet, Tensor input, Tensor t, Tensor labels, double scale) {
         if (scale == 1) return unet.forward(input, t, labels);
         Tensor none = torch.full_like(labels, new org.bytedeco.pytorch.Scalar(PixelDenoiser.NO_CLASS));
-        Tensor tt = t.numel() == 1 ? t : Functional.cat(t, t, 0);
-        Tensor both = unet.forward(Functional.cat(input, input, 0), tt, Functional.cat(none, labels, 0));
-        long b = input.size(0);
-        Tensor uncond = both.narrow(0, 0, b), cond = both.narrow(0, b, b);
-        return uncond.add(cond.sub(uncond).mul(new org.bytedeco.pytorch.Scalar(scale)));
+        Tensor tt = t.numel() == 1 ? t : ClassifierFreeGuidance.batch(t);
+        Tensor both = unet.forward(ClassifierFreeGuidance.batch(input), tt, Functional.cat(none, labels, 0));
+        return ClassifierFreeGuidance.combine(both, scale);
     }
 
     private static Tensor classLabels(PixelDenoiser unet, PixelRequest request) {
