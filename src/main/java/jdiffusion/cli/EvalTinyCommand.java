@@ -10,6 +10,7 @@ import java.util.concurrent.Callable;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.lora.LoRASpec;
+import jdiffusion.models.unet.DeepCache;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.StableDiffusionPipeline;
@@ -68,6 +69,10 @@ final class EvalTinyCommand implements Callable<Integer> {
                     + "default: the model's scheduler at --steps.")
     List<String> samplers = new ArrayList<>();
 
+    @Option(names = "--deepcache", split = ",", paramLabel = "N[,N...]",
+            description = "DeepCache intervals to compare (0 = off; default: 0): each sampler is scored with each.")
+    List<Integer> deepCaches = new ArrayList<>();
+
     @Option(names = "--seed", description = "Seed of the first image; image i uses seed + i (default: ${DEFAULT-VALUE}).")
     long seed;
 
@@ -112,11 +117,13 @@ final class EvalTinyCommand implements Callable<Integer> {
         }
         List<SamplerRun> runs = samplers.isEmpty() ? List.of(new SamplerRun(null, steps))
                 : samplers.stream().map(s -> SamplerRun.parse(s, steps)).toList();
+        List<Integer> intervals = deepCaches.isEmpty() ? List.of(0) : List.copyOf(deepCaches);
+        for (int interval : intervals) if (interval != 0) DeepCache.check(interval);
         List<ShapeScene> scenes = new ShapesDataset(splitSeed).evalScenes(n);
         String folder = model.resolve();
         try (StableDiffusionPipeline pipe = StableDiffusionPipeline.load(folder, PipelineOptions.defaults())) {
             StringBuilder instanceSummary = new StringBuilder();
-            StringBuilder summary = new StringBuilder(String.format(Locale.ROOT, "%-24s%-9s", "sampler", "guidance"));
+            StringBuilder summary = new StringBuilder(String.format(Locale.ROOT, "%-34s%-9s", "sampler", "guidance"));
             for (Attribute a : Attribute.values()) summary.append(String.format(Locale.ROOT, "%12s", a.label()));
             summary.append(System.lineSeparator());
             List<BufferedImage> rendered = List.of();
@@ -145,14 +152,15 @@ final class EvalTinyCommand implements Callable<Integer> {
                             asRendered));
                 }
                 if (skipCaptions) continue;
-                for (SamplerRun run : runs) {
+                for (SamplerRun run : runs) for (int interval : intervals) {
                     long start = System.nanoTime();
-                    String label = (run.sampler() == null ? "default" : run.sampler()) + ", " + run.steps() + " steps";
+                    String label = (run.sampler() == null ? "default" : run.sampler()) + ", " + run.steps() + " steps"
+                            + (interval > 0 ? ", DeepCache " + interval : "");
                     ProgressBar bar = new ProgressBar(System.err, label + ", guidance " + g, scenes.size());
                     int[] done = {0};
                     EvalReport report = EvalReport.evaluate(scenes, prompt -> {
                         var request = GenerationRequest.builder(prompt).guidanceScale(g).steps(run.steps()).sampler(run.sampler())
-                                .seed(seed + done[0]).loras(loraSpecs).build();
+                                .seed(seed + done[0]).loras(loraSpecs).deepCache(interval).build();
                         var image = pipe.generate(request).images().getFirst();
                         bar.update(++done[0]);
                         return image;
@@ -161,7 +169,7 @@ final class EvalTinyCommand implements Callable<Integer> {
                     out.printf(Locale.ROOT, "%n%s, guidance %s: %d images, %.1f s%n%s", label, g, scenes.size(),
                             (System.nanoTime() - start) / 1e9, report.table());
                     if (failures) report.failures().forEach(f -> out.println("  " + f));
-                    summary.append(String.format(Locale.ROOT, "%-24s%-9s", label, g));
+                    summary.append(String.format(Locale.ROOT, "%-34s%-9s", label, g));
                     for (Attribute a : Attribute.values()) {
                         summary.append(String.format(Locale.ROOT, "%11.1f%%", 100 * report.accuracy(a)));
                     }

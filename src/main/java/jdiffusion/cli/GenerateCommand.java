@@ -128,6 +128,7 @@ abstract class GenerateCommand implements Callable<Integer> {
                 .loras(o.loraSpecs())
                 .loraDir(o.loraDir)
                 .vaeTiling(o.vaeTilingMode())
+                .deepCache(o.deepCache)
                 .seed(o.seed != null ? o.seed : new SecureRandom().nextInt() & 0x7fffffffL)
                 .size(o.width, o.height);
         configure(b);

@@ -7,6 +7,7 @@ import java.util.List;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images.ResizeMode;
 import jdiffusion.lora.LoRASpec;
+import jdiffusion.models.unet.DeepCache;
 import jdiffusion.prompts.LongPromptMode;
 
 /**
@@ -37,6 +38,9 @@ import jdiffusion.prompts.LongPromptMode;
  *                       a size where the untiled VAE needs gigabytes (see {@link VAETiling})
  * @param hires          txt2img only: AUTOMATIC1111's hires fix (a second, img2img pass at a larger
  *                       size), or null
+ * @param deepCache      DeepCache's interval N: one full UNet call every N steps and the UNet's
+ *                       shallow path in between (faster, slightly different images; see
+ *                       {@link DeepCache}); 0 = off, the exact path
  */
 public record GenerationRequest(
         String prompt,
@@ -60,7 +64,8 @@ public record GenerationRequest(
         List<LoRASpec> loras,
         Path loraDir,
         VAETiling vaeTiling,
-        HiresFix hires) {
+        HiresFix hires,
+        int deepCache) {
 
     public static final int MAX_STEPS = 1000;
     public static final int MAX_SIDE = 8192;
@@ -101,6 +106,7 @@ public record GenerationRequest(
         if (maskBlur < 0 || maskBlur > 256) throw new JDiffusionException("--mask-blur must be between 0 and 256");
         loras = loras == null ? List.of() : List.copyOf(loras);
         if (vaeTiling == null) vaeTiling = VAETiling.AUTO;
+        if (deepCache != 0) DeepCache.check(deepCache);
         if (hires != null) {
             if (initImage != null) {
                 throw new JDiffusionException("--hires-scale is a txt2img option (a second pass on the generated image); "
@@ -172,6 +178,7 @@ public record GenerationRequest(
         b.loraDir = loraDir;
         b.vaeTiling = vaeTiling;
         b.hires = hires;
+        b.deepCache = deepCache;
         return b;
     }
 
@@ -199,6 +206,7 @@ public record GenerationRequest(
         private Path loraDir;
         private VAETiling vaeTiling = VAETiling.AUTO;
         private HiresFix hires;
+        private int deepCache;
 
         private Builder(String prompt) {
             this.prompt = prompt;
@@ -229,6 +237,8 @@ public record GenerationRequest(
         public Builder vaeTiling(VAETiling v) { vaeTiling = v; return this; }
         /** AUTOMATIC1111's hires fix for this txt2img request; null turns it off. */
         public Builder hires(HiresFix v) { hires = v; return this; }
+        /** DeepCache's interval (3 is the authors' choice for SD 1.5); 0 turns it off. */
+        public Builder deepCache(int v) { deepCache = v; return this; }
         public Builder prompt(String v) { prompt = v; return this; }
 
         /** The prompt set so far (null when none). */
@@ -239,7 +249,7 @@ public record GenerationRequest(
         public GenerationRequest build() {
             return new GenerationRequest(prompt, negativePrompt, guidanceScale, steps, sampler, width, height, seed,
                     numImages, eta, clipSkip, longPrompts, initImage, strength, resizeMode, mask, maskBlur, keepUnmasked,
-                    loras, loraDir, vaeTiling, hires);
+                    loras, loraDir, vaeTiling, hires, deepCache);
         }
     }
 }

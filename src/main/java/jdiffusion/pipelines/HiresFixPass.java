@@ -120,7 +120,7 @@ final class HiresFixPass {
         String negative = hires.negativePrompt() == null ? request.negativePrompt() : hires.negativePrompt();
         Tensor states = hiresPrompt.equals(prompt) && negative.equals(request.negativePrompt()) ? context
                 : components.encodePrompts(request, hiresPrompt, negative, warnings);
-        return new DenoisingLoop(components.unet(), states, null, request.guidanceScale()).run(run, inputs, generator, callback, owner);
+        return new DenoisingLoop(components.unet(), states, null, request.guidanceScale(), request.deepCache()).run(run, inputs, generator, callback, owner);
     }
 
     /** {@code callback} seeing the steps of a pass as steps {@code offset...} of {@code total}. */

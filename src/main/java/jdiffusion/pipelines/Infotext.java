@@ -65,6 +65,7 @@ public final class Infotext {
             }
             s.put("Lora hashes", String.join(", ", hashes));
         }
+        if (r.deepCache() > 0) s.put("DeepCache", Integer.toString(r.deepCache()));
         s.putAll(c.extra());
         s.put("Generator", "jdiffusion (diffusers-compatible seed)");
         return new PngParameters(r.prompt(), r.negativePrompt(), s);
@@ -84,6 +85,7 @@ public final class Infotext {
         if (has(p, "Eta", "--eta", given)) b.eta(decimal(p, "Eta"));
         if (has(p, "Clip skip", "--clip-skip", given)) b.clipSkip((int) integer(p, "Clip skip") - 1);
         if (has(p, "Seed", "--seed", given)) b.seed(integer(p, "Seed"));
+        if (has(p, "DeepCache", "--deepcache", given)) b.deepCache((int) integer(p, "DeepCache"));
         if (p.get("Size") != null && !given.test("--width") && !given.test("--height")) {
             String[] wh = p.get("Size").split("x");
             if (wh.length != 2) throw unreadable("Size", p.get("Size"));

@@ -188,7 +188,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
 
             // 5. denoising loop (and hires fix's second pass, which counts on in the same callback)
             int total = steps.size() + (hires == null ? 0 : hires.steps());
-            DenoisingLoop loop = new DenoisingLoop(unet(), context, null, request.guidanceScale());
+            DenoisingLoop loop = new DenoisingLoop(unet(), context, null, request.guidanceScale(), request.deepCache());
             Tensor latents = loop.run(steps, inputs, generator, HiresFixPass.offset(callback, 0, total), run);
             if (hires != null) {
                 // the infotext's Size stays the first pass's, as A1111 writes it ("Hires upscale" says the rest)

@@ -32,6 +32,8 @@ class OneLineErrorsTest {
         assertOneLine(CliRunner.run("dreambooth", "--instance-prompt", "x"), "--instance-dir");
         assertOneLine(CliRunner.run("convert", "--to", "diffusers", "a", "b", "c"), "c");
         assertOneLine(CliRunner.run("no-such-command"), "no-such-command");
+        assertOneLine(CliRunner.run("txt2img", "--deepcache", "-2", "a cat"), "--deepcache must be");
+        assertOneLine(CliRunner.run("txt2img", "--deepcache", "many", "a cat"), "--deepcache");
     }
 
     @picocli.CommandLine.Command(name = "boom")

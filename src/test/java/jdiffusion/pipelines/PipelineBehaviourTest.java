@@ -9,6 +9,7 @@ import jdiffusion.Golden;
 import jdiffusion.JDiffusionException;
 import jdiffusion.prompts.LongPromptMode;
 import jdiffusion.tensor.Tensors;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -64,6 +65,26 @@ class PipelineBehaviourTest {
                 .longPrompts(LongPromptMode.CHUNK).build());
         assertTrue(chunked.warnings().getFirst().contains("chunks of 75"), chunked.warnings().toString());
         assertTrue(chunked.parameters().getFirst().format().contains("Prompt style: A1111"));
+    }
+
+    @Test
+    void deepCacheSkipsTheDeepBlocksBetweenFullStepsAndIsRecorded() {
+        GenerationResult plain = pipe.generate(request().steps(6).build());
+        // interval 1: every step a full call, the plain run exactly
+        GenerationResult everyStep = pipe.generate(request().steps(6).deepCache(1).build());
+        Golden.assertClose("DeepCache 1", everyStep.finalLatents(), plain.finalLatents(), 0, 0);
+        // interval 2: steps 1, 3, 5 reuse the deep features, so the latents move, a little
+        GenerationResult cached = pipe.generate(request().steps(6).deepCache(2).build());
+        double diff = Tensors.maxAbs(cached.finalLatents().sub(plain.finalLatents()));
+        assertTrue(diff > 0, "DeepCache 2 gave the plain latents");
+        assertTrue(torch.isfinite(cached.finalLatents()).all().item_bool());
+        assertTrue(cached.parameters().getFirst().format().contains("DeepCache: 2"), cached.parameters().getFirst().format());
+        assertTrue(!plain.parameters().getFirst().format().contains("DeepCache"));
+        GenerationRequest.Builder again = GenerationRequest.builder(null);
+        Infotext.applyTo(cached.parameters().getFirst(), again, option -> false); // --from reads it back
+        assertEquals(2, again.build().deepCache());
+        var e = assertThrows(JDiffusionException.class, () -> request().deepCache(-1).build());
+        assertTrue(e.getMessage().startsWith("--deepcache must be"), e.getMessage());
     }
 
     @Test

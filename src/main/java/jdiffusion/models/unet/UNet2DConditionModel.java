@@ -3,6 +3,7 @@ package jdiffusion.models.unet;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.ModelFolder;
 import jdiffusion.models.ModelLoading;
@@ -145,22 +146,20 @@ public final class UNet2DConditionModel extends JavaModule {
      * model with {@code num_class_embeds} needs (the x4 upscaler's noise level) and any other refuses.
      */
     public Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, Tensor classLabels) {
-        checkInputs(sample, timestep, encoderHiddenStates);
-        if ((classLabels == null) != (classEmbedding == null)) {
-            throw new JDiffusionException(classEmbedding == null ? "this UNet has no class embedding: pass no class labels"
-                    : "this UNet has num_class_embeds " + config.numClassEmbeds() + ": class_labels must be given");
-        }
+        return forward(sample, timestep, encoderHiddenStates, classLabels, null);
+    }
+
+    /**
+     * {@link #forward(Tensor, Tensor, Tensor, Tensor)}, also handing {@code lastLayerInput} (when not
+     * null) the hidden state entering the UNet's last layer, the last up block's last resnet: the
+     * deep features {@link DeepCache} reuses.
+     */
+    Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, Tensor classLabels,
+                   Consumer<Tensor> lastLayerInput) {
+        Inputs in = inputs(sample, timestep, encoderHiddenStates, classLabels);
         long height = sample.size(2), width = sample.size(3);
-        Tensor context = prepareContext(encoderHiddenStates);
-
-        // 1. time (plus the class embedding: diffusers' get_class_embed, added since class_embeddings_concat is false)
-        Tensor emb = embedTime(timestep, sample.size(0)); // [B, 4*C0]
-        if (classLabels != null) {
-            emb = emb.add(classEmbedding.forward(classLabels.to(convIn.weight().device(), ScalarType.Long)).to(emb.scalar_type()));
-        }
-
-        // 2. pre-process
-        sample = preProcess(sample);
+        Tensor emb = in.emb(), context = in.context();
+        sample = in.convInOutput();
 
         // 3. down: collect every skip connection, conv_in's output first
         List<Tensor> residuals = new ArrayList<>();
@@ -181,11 +180,56 @@ public final class UNet2DConditionModel extends JavaModule {
             List<Tensor> skips = new ArrayList<>(residuals.subList(keep, residuals.size()));
             residuals = new ArrayList<>(residuals.subList(0, keep));
             long[] upsampleSize = upsampleSize(i, height, width, residuals.isEmpty() ? null : residuals.getLast());
-            sample = block.forward(sample, skips, emb, context, upsampleSize);
+            if (lastLayerInput != null && i == upBlocks.size() - 1) {
+                // the last block in two pieces: all layers but the last, whose input is kept, then the last
+                int n = block.numResnets();
+                sample = block.forwardLayers(sample, skips.subList(1, n), emb, context, 0, n - 1);
+                lastLayerInput.accept(sample);
+                sample = block.upsample(block.forwardLayers(sample, skips.subList(0, 1), emb, context, n - 1, n), upsampleSize);
+            } else {
+                sample = block.forward(sample, skips, emb, context, upsampleSize);
+            }
         }
 
         // 6. post-process
         return postProcess(sample);
+    }
+
+    /**
+     * The UNet's shallow path, on the {@code lastLayerInput} an earlier {@link #forward(Tensor,
+     * Tensor, Tensor, Tensor, Consumer)} kept: the time embedding, conv_in, the last layer fed those
+     * kept features and conv_in's fresh output (its skip connection), and the output layers. What
+     * DeepCache computes between its full steps.
+     */
+    Tensor forwardShallow(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, Tensor classLabels,
+                          Tensor lastLayerInput) {
+        Inputs in = inputs(sample, timestep, encoderHiddenStates, classLabels);
+        UpBlock last = upBlocks.getLast();
+        int n = last.numResnets();
+        // conv_in's output is the first skip connection, which the UNet's last layer consumes
+        Tensor h = last.forwardLayers(lastLayerInput, List.of(in.convInOutput()), in.emb(), in.context(), n - 1, n);
+        return postProcess(last.upsample(h, null));
+    }
+
+    /** What every path of the forward computes first: steps 1 and 2. */
+    private record Inputs(Tensor context, Tensor emb, Tensor convInOutput) {}
+
+    private Inputs inputs(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, Tensor classLabels) {
+        checkInputs(sample, timestep, encoderHiddenStates);
+        if ((classLabels == null) != (classEmbedding == null)) {
+            throw new JDiffusionException(classEmbedding == null ? "this UNet has no class embedding: pass no class labels"
+                    : "this UNet has num_class_embeds " + config.numClassEmbeds() + ": class_labels must be given");
+        }
+        Tensor context = prepareContext(encoderHiddenStates);
+
+        // 1. time (plus the class embedding: diffusers' get_class_embed, added since class_embeddings_concat is false)
+        Tensor emb = embedTime(timestep, sample.size(0)); // [B, 4*C0]
+        if (classLabels != null) {
+            emb = emb.add(classEmbedding.forward(classLabels.to(convIn.weight().device(), ScalarType.Long)).to(emb.scalar_type()));
+        }
+
+        // 2. pre-process
+        return new Inputs(context, emb, preProcess(sample));
     }
 
     // The forward in segments, for training code that runs it block by block

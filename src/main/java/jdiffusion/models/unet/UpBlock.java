@@ -15,5 +15,20 @@ public sealed interface UpBlock permits CrossAttnUpBlock2D, UpBlock2D {
      * hidden [B, prev, H, W]; residuals: this block's skip connections, oldest first (consumed from
      * the end); upsampleSize: [h, w] to upsample to, or null for ×2.
      */
-    Tensor forward(Tensor hidden, List<Tensor> residuals, Tensor temb, Tensor context, long[] upsampleSize);
+    default Tensor forward(Tensor hidden, List<Tensor> residuals, Tensor temb, Tensor context, long[] upsampleSize) {
+        return upsample(forwardLayers(hidden, residuals, temb, context, 0, numResnets()), upsampleSize);
+    }
+
+    /**
+     * Layers {@code from} to {@code to - 1} alone (each a resnet fed hidden and its skip connection,
+     * then the transformer if the block has them), without the upsampler: what {@link #forward} runs
+     * in pieces when a caller needs a layer's input (DeepCache keeps the last layer's).
+     *
+     * @param residuals the skip connections of those layers, oldest first: layer j takes
+     *                  {@code residuals.get(to - 1 - j)} (the most recent skip first)
+     */
+    Tensor forwardLayers(Tensor hidden, List<Tensor> residuals, Tensor temb, Tensor context, int from, int to);
+
+    /** The block's upsampler on {@code hidden} (see {@link #forward}), or hidden itself in the last block. */
+    Tensor upsample(Tensor hidden, long[] upsampleSize);
 }

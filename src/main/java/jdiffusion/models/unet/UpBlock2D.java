@@ -48,13 +48,18 @@ public final class UpBlock2D extends JavaModule implements UpBlock {
     }
 
     @Override
-    public Tensor forward(Tensor hidden, List<Tensor> residuals, Tensor temb, Tensor context, long[] upsampleSize) {
-        for (int j = 0; j < resnets.size(); j++) {
-            Tensor skip = residuals.get(residuals.size() - 1 - j); // the most recent skip first
+    public Tensor forwardLayers(Tensor hidden, List<Tensor> residuals, Tensor temb, Tensor context, int from, int to) {
+        for (int j = from; j < to; j++) {
+            Tensor skip = residuals.get(to - 1 - j); // the most recent skip first
             Tensor in = hidden;
             ResnetBlock2D resnet = resnets.get(j);
             hidden = Scopes.keep(() -> resnet.forward(Functional.cat(in, skip, 1), temb)); // concat on channels
         }
+        return hidden;
+    }
+
+    @Override
+    public Tensor upsample(Tensor hidden, long[] upsampleSize) {
         return upsampler == null ? hidden : upsampler.forward(hidden, upsampleSize);
     }
 }
