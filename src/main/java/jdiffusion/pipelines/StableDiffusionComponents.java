@@ -220,11 +220,12 @@ public final class StableDiffusionComponents implements AutoCloseable {
 
     /**
      * Step "decode" of every pipeline: the latents to 8-bit images, after handing the loop's freed memory
-     * back (the decoder's peak comes on top of what is resident).
+     * back (the decoder's peak comes on top of what is resident), and trimmed between the decoder's
+     * stages (SD at 512x512: one decode, whose stages free 64-128 MB tensors each).
      */
     List<java.awt.image.BufferedImage> decode(Tensor latents, VAETiling tiling) {
         NativeMemory.trim();
-        return List.of(jdiffusion.image.Images.fromTensor(codec().decode(latents, tiling)));
+        return List.of(jdiffusion.image.Images.fromTensor(NativeMemory.trimmingBetweenBlocks(() -> codec().decode(latents, tiling))));
     }
 
     /** The infotext of every image of a request's batch. */

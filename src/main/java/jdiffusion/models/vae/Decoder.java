@@ -7,6 +7,7 @@ import jdiffusion.nn.Functional;
 import jdiffusion.nn.JavaModule;
 import jdiffusion.nn.Layers;
 import jdiffusion.nn.ModuleList;
+import jdiffusion.tensor.NativeMemory;
 import jdiffusion.tensor.Scopes;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.GroupNormImpl;
@@ -52,6 +53,12 @@ public final class Decoder extends JavaModule {
         stages.add(x -> midBlock.forward(convIn.forward(x)));
         for (UpDecoderBlock2D block : upBlocks) stages.addAll(block.stages());
         stages.add(x -> convOut.forward(Functional.siluOfTemporary(convNormOut.forward(x))));
-        return Scopes.sequence(z, stages);
+        // between stages, once a stage's input is freed: what glibc keeps of it back to the OS (large decodes only)
+        List<UnaryOperator<Tensor>> trimmed = new ArrayList<>();
+        for (UnaryOperator<Tensor> stage : stages) {
+            if (!trimmed.isEmpty()) trimmed.add(x -> { NativeMemory.trimBetweenBlocks(x); return x; });
+            trimmed.add(stage);
+        }
+        return Scopes.sequence(z, trimmed);
     }
 }

@@ -79,7 +79,8 @@ public final class Benchmark {
             long d0 = System.nanoTime();
             NativeMemory.trim();
             Tensor scaled = latents.div(new Scalar(pipe.vae().scalingFactor()));
-            Tensor image = vaeOps.observe(() -> pipe.vae().decode(scaled).to(ScalarType.Float));
+            Tensor image = vaeOps.observe(() -> NativeMemory.trimmingBetweenBlocks(() -> pipe.vae().decode(scaled)))
+                    .to(ScalarType.Float); // trimmed between stages, as the pipeline decodes
             double decode = seconds(d0);
             boolean finite = finite(latents) && finite(image);
 

@@ -1,6 +1,7 @@
 package jdiffusion.models.vae;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.util.TreeSet;
@@ -10,10 +11,13 @@ import jdiffusion.Golden;
 import jdiffusion.io.SafetensorsFile;
 import jdiffusion.nn.Functional;
 import jdiffusion.tensor.ModuleTensors;
+import jdiffusion.tensor.NativeMemory;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 import org.bytedeco.pytorch.global.torch.ScalarType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -28,6 +32,18 @@ class AutoencoderKLTest {
     static Iterable<Arguments> dtypes() {
         return java.util.List.of(Arguments.of(ScalarType.Float, jdiffusion.Tolerances.FP32_NETWORK),
                 Arguments.of(ScalarType.BFloat16, jdiffusion.Tolerances.BF16_NETWORK));
+    }
+
+    @Test
+    void aDecodeTrimmedBetweenStagesGivesTheSameImage() {
+        // 128x128 latents -> 256x256: the stages' outputs are 4-8 MB in float32, so the trims do run
+        AutoencoderKL vae = AutoencoderKL.load(Golden.model("sd1-tiny-pipeline/vae"), ScalarType.Float, Tensors.CPU);
+        try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
+            Tensor z = new TorchGenerator(3).randn(1, 4, 128, 128);
+            Tensor plain = vae.decode(z);
+            Tensor trimmed = NativeMemory.trimmingBetweenBlocks(() -> vae.decode(z));
+            assertTrue(torch.equal(plain, trimmed));
+        }
     }
 
     @ParameterizedTest
