@@ -13,6 +13,7 @@ import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images.ResizeMode;
 import jdiffusion.lora.LoRAFiles;
 import jdiffusion.lora.LoRASpec;
+import jdiffusion.models.unet.DeepCache;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.VAETiling;
 import jdiffusion.prompts.ExtraNetworks;
@@ -32,12 +33,13 @@ import jdiffusion.schedulers.Schedulers;
  * @param sampler   the A1111 sampler name (scheduler "karras" already folded in)
  * @param warnings  fields accepted but not honoured, named for A1111's {@code info}
  * @param loras     LoRAs added by a preset (the prompt's own {@code <lora:...>} tags are read by the pipeline)
+ * @param deepCache jdiffusion's own field {@code "deepcache"}: DeepCache's interval, 0 = off (the CLI's --deepcache)
  */
 record GenerationParams(String type, ObjectNode body, String prompt, String negativePrompt, long seed, String sampler,
                         int steps, double cfgScale, int width, int height, int batchSize, int nIter, String model,
                         int clipSkip, double eta, BufferedImage initImage, BufferedImage mask, int maskBlur,
                         double denoisingStrength, ResizeMode resizeMode, boolean sendImages, boolean saveImages,
-                        String forceTaskId, List<String> warnings, List<LoRASpec> loras) {
+                        String forceTaskId, List<String> warnings, List<LoRASpec> loras, int deepCache) {
 
     static final int MAX_PROMPT = 20_000;
     private static final SecureRandom SEEDS = new SecureRandom();
@@ -60,7 +62,7 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
     GenerationParams withoutImages() {
         return new GenerationParams(type, body, prompt, negativePrompt, seed, sampler, steps, cfgScale, width, height,
                 batchSize, nIter, model, clipSkip, eta, null, null, maskBlur, denoisingStrength, resizeMode, sendImages,
-                saveImages, forceTaskId, warnings, loras);
+                saveImages, forceTaskId, warnings, loras, deepCache);
     }
 
     /** The library request for image {@code index} of this job: one image, seed + index. */
@@ -68,7 +70,8 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
         GenerationRequest.Builder b = GenerationRequest.builder(prompt)
                 .negativePrompt(negativePrompt).steps(steps).guidanceScale(cfgScale).sampler(sampler)
                 .size(width, height).seed(seed + index).numImages(1).clipSkip(clipSkip)
-                .longPrompts(LongPromptMode.CHUNK).loraDir(loraDir).vaeTiling(VAETiling.AUTO).loras(loras);
+                .longPrompts(LongPromptMode.CHUNK).loraDir(loraDir).vaeTiling(VAETiling.AUTO).loras(loras)
+                .deepCache(deepCache);
         if (eta > 0 && sampler.equals("DDIM")) b.eta(eta);
         if (isImg2Img()) {
             b.initImage(initImage).strength(denoisingStrength).resizeMode(resizeMode);
@@ -147,6 +150,7 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
                     + limits.maxBatch() + " per request (--max-batch)");
         }
         double eta = f.number("eta", 0, 0, 1);
+        int deepCache = f.integer("deepcache", 0, 0, DeepCache.MAX_INTERVAL);
         boolean send = f.bool("send_images", true);
         boolean save = f.bool("save_images", false);
         String taskId = f.text("force_task_id", null, 64);
@@ -226,7 +230,7 @@ record GenerationParams(String type, ObjectNode body, String prompt, String nega
         }
         return new GenerationParams(img2img ? "img2img" : "txt2img", body, prompt, negative, seed, sampler, steps, cfg,
                 width, height, batch, nIter, model, clipSkip, eta, init, mask, maskBlur, strength, resize, send, save,
-                taskId, List.copyOf(warnings), presetLoras);
+                taskId, List.copyOf(warnings), presetLoras, deepCache);
     }
 
     /** A1111's sampler_name (or the older sampler_index), with the separate "scheduler" field folded in. */

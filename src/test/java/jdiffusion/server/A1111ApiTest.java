@@ -136,6 +136,21 @@ class A1111ApiTest {
     }
 
     @Test
+    void deepCacheIsJdiffusionsOwnFieldAndBadValuesAre422() throws IOException {
+        TestServer.Response r = server.post("/sdapi/v1/txt2img", txt2img(4).put("deepcache", 2));
+        assertEquals(200, r.status(), r.text());
+        String infotext = JSON.readTree(r.json().get("info").asText()).get("infotexts").get(0).asText();
+        assertTrue(infotext.contains("DeepCache: 2"), infotext);
+        for (Object bad : new Object[] {-1, 1001, "often"}) {
+            ObjectNode body = txt2img(4);
+            body.set("deepcache", JSON.valueToTree(bad));
+            TestServer.Response refused = server.post("/sdapi/v1/txt2img", body);
+            assertEquals(422, refused.status(), refused.text());
+            assertEquals("deepcache", refused.json().get("field").asText());
+        }
+    }
+
+    @Test
     void karrasSchedulerAndClipSkipOverride(@TempDir Path tmp) throws IOException {
         TestServer.Response r = server.post("/sdapi/v1/txt2img", txt2img(5).put("sampler_name", "DPM++ 2M")
                 .put("scheduler", "Karras").set("override_settings", JSON.readTree("{\"CLIP_stop_at_last_layers\": 2}")));
