@@ -58,13 +58,19 @@ class DeepCacheTest {
              DeepCache cache = new DeepCache(unet, 2)) {
             Tensor[] in = inputs(unet, 1);
             Tensor plain = unet.forward(in[0], in[1], in[2]);
-            Tensor full = cache.forward(in[0], in[1], in[2], null);
-            // the full call is the plain forward, split before the last layer: the same ops in the same order
-            assertTrue(torch.equal(plain, full), "full call differs from forward");
-            // the kept features are exactly what this input gives the last layer, so the shallow path
-            // (conv_in again, the last layer, the output layers) must rebuild the same output
-            Tensor shallow = cache.forward(in[0], in[1], in[2], null);
-            assertTrue(torch.equal(plain, shallow), "shallow call on the same input differs");
+            // each call in a scope of its own, as the denoising loop runs its steps: the kept
+            // features must outlive the scope of the call that made them
+            try (PointerScope step = new PointerScope()) {
+                Tensor full = cache.forward(in[0], in[1], in[2], null);
+                // the full call is the plain forward, split before the last layer: the same ops in the same order
+                assertTrue(torch.equal(plain, full), "full call differs from forward");
+            }
+            try (PointerScope step = new PointerScope()) {
+                // the kept features are exactly what this input gives the last layer, so the shallow path
+                // (conv_in again, the last layer, the output layers) must rebuild the same output
+                Tensor shallow = cache.forward(in[0], in[1], in[2], null);
+                assertTrue(torch.equal(plain, shallow), "shallow call on the same input differs");
+            }
             // on another input it reuses the old deep features: not the plain forward of that input
             Tensor[] other = inputs(unet, 2);
             cache.forward(other[0], other[1], other[2], null); // 3rd call: full again (interval 2)
