@@ -128,7 +128,7 @@ public final class StableDiffusionDepth2ImgPipeline implements AutoCloseable {
                     ImageToImageLatents.prepare(initLatents, steps, generator, components.options().device()), depthLatent);
             Tensor initialLatents = inputs.latents().clone();
             // 6. denoising loop: the depth joins the UNet input after scale_model_input
-            Tensor latents = new DenoisingLoop(components.unet(), context, null, r.guidanceScale())
+            Tensor latents = new DenoisingLoop(components.unet(), context, null, r.guidanceScale(), r.deepCache())
                     .run(steps, inputs, generator, callback, run);
             // 7. decode
             List<BufferedImage> images = components.decode(latents, r.vaeTiling());

@@ -125,7 +125,7 @@ public final class StableDiffusionUpscalePipeline implements AutoCloseable {
             UpscaleLatents inputs = new UpscaleLatents(TextToImageLatents.prepare(shape, steps, generator, device).latents(), noised);
             Tensor initialLatents = inputs.latents().clone();
             // 4. denoising loop: the image joins the UNet input after scale_model_input, the level is the class label
-            Tensor latents = new DenoisingLoop(components.unet(), context, classLabels, r.guidanceScale())
+            Tensor latents = new DenoisingLoop(components.unet(), context, classLabels, r.guidanceScale(), r.deepCache())
                     .run(steps, inputs, generator, callback, run);
             // 5. decode to 4x
             List<BufferedImage> images = components.decode(latents, r.vaeTiling());

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Path;
 import jdiffusion.Golden;
+import jdiffusion.tensor.Tensors;
 import jdiffusion.JDiffusionException;
 import jdiffusion.image.Images;
 import jdiffusion.models.clip.CLIPTextModel;
@@ -60,6 +61,20 @@ class UpscaleGoldenTest {
             Golden.assertClose("image", PipelineGoldenTest.imagesAsTensor(result), g.tensor("image"), 1e-4, 0.5 / 255 + 1e-5);
             assertEquals(96, result.images().getFirst().getWidth()); // 4x the 24x16 input
             assertTrue(result.parameters().getFirst().format().contains("Noise level: 20"));
+        }
+    }
+
+    @Test
+    void deepCacheRunsOnTheUpscalersUNetWithItsClassLabels() {
+        StableDiffusionUpscalePipeline p = pipeline();
+        try (Golden g = Golden.open("pipe_upscale_x4"); PointerScope scope = new PointerScope()) {
+            var b = UpscaleRequest.defaults("a cat").steps(6).seed(1).initImage(Images.read(g.dir.resolve("low_res.png")));
+            GenerationResult plain = p.generate(new UpscaleRequest(b.build(), 20));
+            GenerationResult everyStep = p.generate(new UpscaleRequest(b.deepCache(1).build(), 20));
+            Golden.assertClose("DeepCache 1", everyStep.finalLatents(), plain.finalLatents(), 0, 0);
+            GenerationResult cached = p.generate(new UpscaleRequest(b.deepCache(3).build(), 20));
+            assertTrue(Tensors.maxAbs(cached.finalLatents().sub(plain.finalLatents())) > 0, "DeepCache 3 changed nothing");
+            assertTrue(cached.parameters().getFirst().format().contains("DeepCache: 3"));
         }
     }
 
