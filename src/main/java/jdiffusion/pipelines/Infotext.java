@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.function.Predicate;
 import jdiffusion.JDiffusionException;
 import jdiffusion.lora.LoRASession;
+import jdiffusion.models.unet.DeepCache;
 import jdiffusion.prompts.LongPromptMode;
 import jdiffusion.schedulers.Scheduler;
 import jdiffusion.schedulers.Schedulers;
@@ -85,7 +86,11 @@ public final class Infotext {
         if (has(p, "Eta", "--eta", given)) b.eta(decimal(p, "Eta"));
         if (has(p, "Clip skip", "--clip-skip", given)) b.clipSkip((int) integer(p, "Clip skip") - 1);
         if (has(p, "Seed", "--seed", given)) b.seed(integer(p, "Seed"));
-        if (has(p, "DeepCache", "--deepcache", given)) b.deepCache((int) integer(p, "DeepCache"));
+        if (has(p, "DeepCache", "--deepcache", given)) {
+            long interval = integer(p, "DeepCache");
+            if (interval < 0 || interval > DeepCache.MAX_INTERVAL) throw unreadable("DeepCache", p.get("DeepCache"));
+            b.deepCache((int) interval);
+        }
         if (p.get("Size") != null && !given.test("--width") && !given.test("--height")) {
             String[] wh = p.get("Size").split("x");
             if (wh.length != 2) throw unreadable("Size", p.get("Size"));

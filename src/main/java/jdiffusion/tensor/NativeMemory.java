@@ -30,14 +30,13 @@ public final class NativeMemory {
 
     /**
      * Runs {@code work} (an inference forward) with {@link #trimBetweenBlocks} active on this thread:
-     * for the VAE decode, once per image, whose stages at 512x512 each free 64-128 MB tensors that
-     * glibc would keep. Measured (SD 1.5, bf16, 512x512, Xeon with AMX, 2 threads, {@code bench},
-     * runs interleaved with the untrimmed build): the peak after the decode 3.10-3.13 -> 2.94-2.97 GB
-     * with the loop trimmed too, 3.00-3.06 GB (the loop's own peak) without; the decode's time
-     * within the runs' spread (2.0-2.9 s either way). Not for
-     * the UNet: trimmed between blocks at every step its peak fell 0.15 GB, but each step then faulted
-     * the memory in again, 14 % slower; trimmed in the first step only, nothing changed (later
-     * steps grow to the same level).
+     * for the VAE decode (once per image; per tile when tiled), whose stages at 512x512 each free
+     * 64-128 MB tensors that glibc would keep. Measured (SD 1.5, bf16, 512x512, Xeon with AMX, 2
+     * threads, {@code bench}, interleaved with the untrimmed build, docs/speed.md): the peak after the
+     * decode 3.09-3.13 -> 3.05-3.07 GB, now the denoising loop's own (2.94-2.97 GB in runs whose UNet
+     * was trimmed too); the decode's time within the runs' spread. Not for the UNet: trimmed between
+     * blocks at every step its peak fell 0.15 GB, but each step then faulted the memory in again,
+     * 14 % slower; trimmed in the first step only, nothing changed (later steps grow as high).
      */
     public static <T> T trimmingBetweenBlocks(java.util.function.Supplier<T> work) {
         return ScopedValue.where(BLOCK_TRIMS, Boolean.TRUE).call(work::get);

@@ -83,6 +83,8 @@ class PipelineBehaviourTest {
         GenerationRequest.Builder again = GenerationRequest.builder(null);
         Infotext.applyTo(cached.parameters().getFirst(), again, option -> false); // --from reads it back
         assertEquals(2, again.build().deepCache());
+        PngParameters huge = PngParameters.parse(cached.parameters().getFirst().format().replace("DeepCache: 2", "DeepCache: 4294967299"));
+        assertThrows(JDiffusionException.class, () -> Infotext.applyTo(huge, GenerationRequest.builder(null), option -> false));
         var e = assertThrows(JDiffusionException.class, () -> request().deepCache(-1).build());
         assertTrue(e.getMessage().startsWith("--deepcache must be"), e.getMessage());
     }

@@ -16,7 +16,9 @@ import org.bytedeco.pytorch.Tensor;
  * <p>One instance serves one denoising run: it counts the calls and holds the kept features (one
  * reference, outside any scope) until the next full call or {@link #close}. Calls are counted from
  * the run's first one, so an img2img run that starts part-way down the schedule begins with a full
- * call.
+ * call. It counts UNet calls, where the authors' helper counts distinct timesteps: the same for
+ * every one-call-per-step sampler (Euler, DDIM, DPM++ 2M, ...); for those that call the UNet twice
+ * at some timesteps (Heun, DPM2, PNDM's first steps) N is in calls, not in timesteps.
  *
  * <pre>{@code
  * try (DeepCache cache = new DeepCache(unet, 3)) {
@@ -59,7 +61,7 @@ public final class DeepCache implements AutoCloseable {
      * the shallow path on the kept features otherwise.
      */
     public Tensor forward(Tensor sample, Tensor timestep, Tensor encoderHiddenStates, Tensor classLabels) {
-        boolean full = calls % interval == 0;
+        boolean full = kept == null || calls % interval == 0; // nothing kept yet (or a full call failed): full
         calls++;
         if (!full) {
             if (kept.size(0) != sample.size(0) || kept.size(2) != sample.size(2) || kept.size(3) != sample.size(3)) {

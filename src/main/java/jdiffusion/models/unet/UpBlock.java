@@ -24,8 +24,8 @@ public sealed interface UpBlock permits CrossAttnUpBlock2D, UpBlock2D {
      * then the transformer if the block has them), without the upsampler: what {@link #forward} runs
      * in pieces when a caller needs a layer's input (DeepCache keeps the last layer's).
      *
-     * @param residuals the skip connections of those layers, oldest first: layer j takes
-     *                  {@code residuals.get(to - 1 - j)} (the most recent skip first)
+     * @param residuals skip connections, oldest first, consumed from the end as in {@link #forward}:
+     *                  layer {@code from} takes the last, layer j {@code residuals.get(size - 1 - (j - from))}
      */
     Tensor forwardLayers(Tensor hidden, List<Tensor> residuals, Tensor temb, Tensor context, int from, int to);
 

@@ -50,7 +50,7 @@ public final class UpBlock2D extends JavaModule implements UpBlock {
     @Override
     public Tensor forwardLayers(Tensor hidden, List<Tensor> residuals, Tensor temb, Tensor context, int from, int to) {
         for (int j = from; j < to; j++) {
-            Tensor skip = residuals.get(to - 1 - j); // the most recent skip first
+            Tensor skip = residuals.get(residuals.size() - 1 - (j - from)); // the most recent skip first
             Tensor in = hidden;
             ResnetBlock2D resnet = resnets.get(j);
             hidden = Scopes.keep(() -> resnet.forward(Functional.cat(in, skip, 1), temb)); // concat on channels

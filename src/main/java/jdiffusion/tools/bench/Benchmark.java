@@ -79,8 +79,8 @@ public final class Benchmark {
             long d0 = System.nanoTime();
             NativeMemory.trim();
             Tensor scaled = latents.div(new Scalar(pipe.vae().scalingFactor()));
-            Tensor image = vaeOps.observe(() -> NativeMemory.trimmingBetweenBlocks(() -> pipe.vae().decode(scaled)))
-                    .to(ScalarType.Float); // trimmed between stages, as the pipeline decodes
+            // trimmed between stages, as the pipeline decodes
+            Tensor image = vaeOps.observe(() -> NativeMemory.trimmingBetweenBlocks(() -> pipe.vae().decode(scaled)).to(ScalarType.Float));
             double decode = seconds(d0);
             boolean finite = finite(latents) && finite(image);
 
