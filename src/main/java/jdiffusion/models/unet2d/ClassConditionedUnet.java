@@ -35,6 +35,8 @@ public final class ClassConditionedUnet extends JavaModule implements PixelDenoi
      * that its all-zero class embedding ({@link PixelDenoiser#NO_CLASS}) means "any class".
      */
     public static final String NO_CLASS_METADATA = "jdiffusion_no_class";
+    /** The value of {@link #NO_CLASS_METADATA}: "no class" is the all-zero embedding. */
+    public static final String NO_CLASS_ZERO_EMBEDDING = "zero_embedding";
 
     private final EmbeddingImpl classEmb; // [numClasses, embSize]
     private final UNet2DModel model;      // in_channels = image channels + embSize
@@ -81,7 +83,7 @@ public final class ClassConditionedUnet extends JavaModule implements PixelDenoi
         long[] shape;
         boolean noClass;
         try (var file = jdiffusion.io.SafetensorsFile.open(embFile)) {
-            noClass = "zero_embedding".equals(file.metadata().get(NO_CLASS_METADATA));
+            noClass = NO_CLASS_ZERO_EMBEDDING.equals(file.metadata().get(NO_CLASS_METADATA));
         }
         try (var weights = jdiffusion.weights.StateDict.open(List.of(embFile), KeyMap.identity())) {
             if (!weights.contains("class_emb.weight")) {

@@ -53,7 +53,8 @@ public final class PixelPipelineWriter {
             try (PointerScope scope = new PointerScope()) {
                 var weight = ModuleTensors.namedTensors(c).get("class_emb.weight").detach().contiguous();
                 SafetensorsWriter.write(dir.resolve(ClassConditionedUnet.CLASS_EMB_FILE), Map.of("class_emb.weight", weight),
-                        c.learnsNoClass() ? Map.of("format", "pt", ClassConditionedUnet.NO_CLASS_METADATA, "zero_embedding")
+                        c.learnsNoClass() ? Map.of("format", "pt", ClassConditionedUnet.NO_CLASS_METADATA,
+                                ClassConditionedUnet.NO_CLASS_ZERO_EMBEDDING)
                                 : Map.of("format", "pt"));
             }
         }
