@@ -2,6 +2,7 @@ package jdiffusion.training.pixel;
 
 import jdiffusion.training.TrainingConfig;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -9,6 +10,7 @@ import java.nio.file.Path;
 import java.util.List;
 import jdiffusion.cli.CliRunner;
 import jdiffusion.io.SafetensorsFile;
+import jdiffusion.pipelines.DDIMPipeline;
 import jdiffusion.tensor.Tensors;
 import org.bytedeco.javacpp.PointerScope;
 import org.junit.jupiter.api.Test;
@@ -55,6 +57,10 @@ class ClassConditionedTrainingTest {
                     assertEquals(0.0, Tensors.maxAbsDiff(a.load(name), b.load(name)), file + " " + name + " differs after resuming");
                 }
             }
+        }
+        // the folder's sampler does not clip x0 (ClassConditionedTraining.SCHEDULER_JSON says why)
+        try (DDIMPipeline pipe = DDIMPipeline.fromPretrained(straight, 0.0)) {
+            assertFalse(pipe.scheduler().config().clipSample());
         }
         CliRunner r = CliRunner.run("sample", "--model", straight.toString(), "--class-label", "9", "--sampler", "DDIM",
                 "--steps", "3", "--num-images", "2", "--seed", "0", "--out", dir.resolve("s.png").toString());
