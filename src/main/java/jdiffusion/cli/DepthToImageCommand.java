@@ -32,6 +32,7 @@ final class DepthToImageCommand extends ImageToImageCommand {
     @Override
     Loaded load(String model, PipelineOptions options) {
         StableDiffusionDepth2ImgPipeline pipe = StableDiffusionDepth2ImgPipeline.load(model, o.tokenizer, depthEstimator, options);
+        oneRequest(pipe.components());
         return new Loaded((request, callback) -> pipe.generate(new DepthToImageRequest(request, depthMap), callback), pipe::close);
     }
 

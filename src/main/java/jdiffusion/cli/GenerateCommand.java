@@ -23,6 +23,7 @@ import jdiffusion.pipelines.GenerationResult;
 import jdiffusion.pipelines.Infotext;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.PngParameters;
+import jdiffusion.pipelines.StableDiffusionComponents;
 import jdiffusion.pipelines.StableDiffusionPipeline;
 import jdiffusion.pipelines.StepCallback;
 import org.bytedeco.pytorch.Tensor;
@@ -62,7 +63,16 @@ abstract class GenerateCommand implements Callable<Integer> {
     /** txt2img, img2img and inpaint run StableDiffusionPipeline; depth2img and upscale their own pipelines. */
     Loaded load(String model, PipelineOptions options) {
         StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, o.tokenizer, options);
+        oneRequest(pipe.components());
         return new Loaded(pipe::generate, pipe::close);
+    }
+
+    /**
+     * The command runs one request and ends, so its LoRAs are merged for good: no saved copy of the
+     * weights they change (LCM-LoRA: 1.7 GB in bf16).
+     */
+    static void oneRequest(StableDiffusionComponents components) {
+        components.loras().keepOriginals(false);
     }
 
     @Override

@@ -37,6 +37,7 @@ final class UpscaleCommand extends GenerateCommand {
     @Override
     Loaded load(String model, PipelineOptions options) {
         StableDiffusionUpscalePipeline pipe = StableDiffusionUpscalePipeline.load(model, options);
+        oneRequest(pipe.components());
         return new Loaded((request, callback) -> pipe.generate(new UpscaleRequest(request, noiseLevel), callback), pipe::close);
     }
 

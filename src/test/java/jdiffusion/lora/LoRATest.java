@@ -278,6 +278,42 @@ class LoRATest {
         }
     }
 
+    /**
+     * A process that runs one request (the CLI) merges for good: the weights end as the restorable merge
+     * leaves them during its request (so the image is the same), stay merged, and any other set, or none,
+     * is refused in one line instead of running on weights that are neither.
+     */
+    @Test
+    void aSetMergedForGoodGivesTheSameImageAndRefusesAnyOtherSet() {
+        Path a = TestLoRA.write(dir.resolve("good-a.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, TE_A, CONV_B));
+        Path b = TestLoRA.write(dir.resolve("good-b.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_B));
+        // its own pipeline (built outside any scope): this one's weights do not come back
+        try (StableDiffusionPipeline own = StableDiffusionPipeline.load(Golden.model("sd1-tiny-pipeline").toString(),
+                PipelineOptions.defaults())) {
+            LoRASession session = own.components().loras();
+            session.keepOriginals(false);
+            try (PointerScope scope = new PointerScope()) {
+                Tensor expected = withHandMerged(Map.of(Q_A, 0.7, TE_A, 0.7, CONV_B, 0.7), request("a red circle").build())
+                        .finalLatents();
+                Tensor base = ModuleTensors.namedTensors(own.unet()).get(Q + ".weight").detach().clone();
+                GenerationRequest withA = request("a red circle").lora(LoRASpec.file(a, 0.7)).build();
+                assertSame(expected, own.generate(withA).finalLatents(), "merged for good vs by hand");
+                assertEquals(List.of(LoRAFiles.shortHash(a)), session.mergedHashes(), "the set stays merged");
+                Tensor merged = ModuleTensors.namedTensors(own.unet()).get(Q + ".weight");
+                assertDifferent(base, merged, "the weight after the request");
+                assertSame(expected, own.generate(withA).finalLatents(), "the same set again");
+
+                GenerationRequest withB = request("a red circle").lora(LoRASpec.file(b, 0.9)).build();
+                JDiffusionException other = assertThrows(JDiffusionException.class, () -> own.generate(withB));
+                assertTrue(other.getMessage().contains("merged for good"), other.getMessage());
+                assertThrows(JDiffusionException.class, () -> own.generate(request("a red circle").build()));
+                session.restoreBase(); // nothing saved to restore: a no-op, not a half-restored model
+                assertEquals(List.of(LoRAFiles.shortHash(a)), session.mergedHashes());
+                assertSame(merged, ModuleTensors.namedTensors(own.unet()).get(Q + ".weight"), "still the merged weight");
+            }
+        }
+    }
+
     /** The session reuses a file's hash while its size and time stay; a file rewritten in place is another set. */
     @Test
     void aKeptSetFollowsItsFileWhenTheFileIsRewritten() throws Exception {
