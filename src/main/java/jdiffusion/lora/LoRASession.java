@@ -27,7 +27,8 @@ import org.bytedeco.pytorch.Tensor;
  * lock, and work runs under the read lock once the weights hold exactly its LoRA set. Plain requests
  * still run in parallel and no request ever sees another's LoRAs; a request with other LoRAs waits for
  * the running ones. By default a set is restored right after its work (which then runs alone);
- * {@link #keepMerged} keeps it for the next request that asks for the same set. (Per-request adapters
+ * {@link #keepMerged} keeps it for the next request that asks for the same set, and
+ * {@link #keepOriginals keepOriginals(false)} merges it for good (no saved copy, no other set afterwards). (Per-request adapters
  * computed beside the weights, {@code x W^T + s (x A^T) B^T}, would let LoRA requests run concurrently
  * at some cost per step; a possible later improvement.)
  *
@@ -91,7 +92,8 @@ public final class LoRASession {
     /**
      * Runs {@code work} with {@code specs} merged into the weights (named ones looked up in
      * {@code loraDir}), or, with no LoRAs, on the base weights under the shared lock. Every file is read
-     * and checked before any lock is taken; the originals are restored bit for bit afterwards.
+     * and checked before any lock is taken; the originals are restored bit for bit afterwards (unless kept
+     * merged, or merged for good).
      */
     public <T> T run(List<LoRASpec> specs, Path loraDir, Function<List<Used>, T> work) {
         List<Active> loras = readAll(specs, loraDir);
@@ -100,6 +102,9 @@ public final class LoRASession {
         try {
             lock.readLock().lock();
             try {
+                // refused here too, not only under the write lock: work nested in other work holds the read
+                // lock and would wait for the write lock for ever
+                checkUsable(key);
                 if (key.equals(mergedKey)) return work.apply(used);
             } finally {
                 lock.readLock().unlock();
@@ -107,13 +112,8 @@ public final class LoRASession {
             lock.writeLock().lock();
             boolean downgraded = false;
             try {
-                if (broken) throw new JDiffusionException("a LoRA merge failed part way; load the model again");
+                checkUsable(key);
                 if (!key.equals(mergedKey)) {
-                    if (merged != null && !merged.reversible()) {
-                        throw new JDiffusionException("the weights hold the LoRAs " + hashesOf(mergedKey)
-                                + " merged for good (originals not kept), so they cannot run with "
-                                + (key.isEmpty() ? "none" : hashesOf(key)) + "; load the model again");
-                    }
                     restoreLocked();
                     if (!loras.isEmpty()) {
                         merged = merge(loras, keepOriginals);
@@ -191,6 +191,16 @@ public final class LoRASession {
             return mergedKey.stream().map(MergedKey::hash).toList();
         } finally {
             lock.readLock().unlock();
+        }
+    }
+
+    /** Under either lock: fails in one line when the weights cannot be brought to {@code key}. */
+    private void checkUsable(List<MergedKey> key) {
+        if (broken) throw new JDiffusionException("a LoRA merge failed part way; load the model again");
+        if (merged != null && !merged.reversible() && !key.equals(mergedKey)) {
+            throw new JDiffusionException("the weights hold the LoRAs " + hashesOf(mergedKey)
+                    + " merged for good (originals not kept), so they cannot run with "
+                    + (key.isEmpty() ? "none" : hashesOf(key)) + "; load the model again");
         }
     }
 

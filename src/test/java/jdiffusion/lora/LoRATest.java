@@ -37,6 +37,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -284,6 +285,7 @@ class LoRATest {
      * is refused in one line instead of running on weights that are neither.
      */
     @Test
+    @Timeout(120)
     void aSetMergedForGoodGivesTheSameImageAndRefusesAnyOtherSet() {
         Path a = TestLoRA.write(dir.resolve("good-a.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, TE_A, CONV_B));
         Path b = TestLoRA.write(dir.resolve("good-b.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_B));
@@ -307,6 +309,10 @@ class LoRATest {
                 JDiffusionException other = assertThrows(JDiffusionException.class, () -> own.generate(withB));
                 assertTrue(other.getMessage().contains("merged for good"), other.getMessage());
                 assertThrows(JDiffusionException.class, () -> own.generate(request("a red circle").build()));
+                // also from work nested in the set's own work (it holds the read lock: refused, not left waiting)
+                JDiffusionException nested = assertThrows(JDiffusionException.class, () -> own.withLoRAs(
+                        List.of(LoRASpec.file(a, 0.7)), null, () -> own.generate(request("a red circle").build())));
+                assertTrue(nested.getMessage().contains("merged for good"), nested.getMessage());
                 session.restoreBase(); // nothing saved to restore: a no-op, not a half-restored model
                 assertEquals(List.of(LoRAFiles.shortHash(a)), session.mergedHashes());
                 assertSame(merged, ModuleTensors.namedTensors(own.unet()).get(Q + ".weight"), "still the merged weight");
