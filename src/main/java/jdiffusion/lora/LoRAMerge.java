@@ -47,9 +47,6 @@ public final class LoRAMerge implements AutoCloseable {
     /** A live weight and the copy of what it held before the merge (both null when merged for good). */
     private record Saved(Tensor weight, Tensor original, long deltaBytes) {}
 
-    /** Weights whose float32 update is at least this large hand their buffers back after merging. */
-    private static final long TRIM_BYTES = 4L << 20;
-
     private final List<Saved> saved;
     private final boolean reversible;
     private boolean closed;
@@ -104,7 +101,7 @@ public final class LoRAMerge implements AutoCloseable {
                         }
                         // glibc keeps the freed float32 buffers of a weight in the thread's arena, and the next
                         // weight's are of another size: trimmed (all arenas), LCM-LoRA's merge peak is 0.24 GB lower
-                        if (s.deltaBytes() >= TRIM_BYTES) NativeMemory.trim();
+                        NativeMemory.trimIfLarge(s.deltaBytes());
                     }
                 }
             };
