@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -17,6 +18,8 @@ import jdiffusion.tensor.ModuleTensors;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.LoRAKeyMap;
 import jdiffusion.weights.LoRAKeyMap.Component;
+import jdiffusion.weights.StateDict;
+import jdiffusion.weights.WeightSource;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
@@ -51,6 +54,8 @@ public final class LoRASession {
     // guarded by lock: written under the write lock, read under either
     private boolean keepMerged;
     private boolean keepOriginals = true;
+    /** The models' weight files, where restores read the originals from (see {@link #restoreFrom}). */
+    private Map<Component, WeightSource> sources = Map.of();
     /** A merge for good failed part way: the weights are neither the base nor any set. */
     private boolean broken;
     private LoRAMerge merged;
@@ -174,6 +179,26 @@ public final class LoRASession {
         }
     }
 
+    /**
+     * Where the UNet's and the text encoder's weights can be read again as they were loaded (either
+     * may be null: its weights are then copied). A reversible merge then keeps no copy of a weight
+     * that still holds its file's value: the restore reads it back from the file (for LCM-LoRA on
+     * SD 1.5, 1.7 GB less held in bf16, for reading and comparing the 278 weights once per merge and
+     * reading them once per restore). A weight changed since the load, or a file that can no longer
+     * be opened, falls back to the copy. The loaders of a model folder or single file set this.
+     */
+    public void restoreFrom(WeightSource unetWeights, WeightSource textEncoderWeights) {
+        Map<Component, WeightSource> m = new EnumMap<>(Component.class);
+        if (unetWeights != null) m.put(Component.UNET, unetWeights);
+        if (textEncoderWeights != null) m.put(Component.TEXT_ENCODER, textEncoderWeights);
+        lock.writeLock().lock();
+        try {
+            sources = Map.copyOf(m);
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
     /** Copies back the base weights if a kept LoRA set is merged (not one merged for good); waits for running work. */
     public void restoreBase() {
         lock.writeLock().lock();
@@ -206,9 +231,16 @@ public final class LoRASession {
 
     private void restoreLocked() {
         if (merged != null && !merged.reversible()) return; // nothing saved to go back to
-        if (merged != null) merged.close();
+        LoRAMerge m = merged;
         merged = null;
         mergedKey = List.of();
+        if (m == null) return;
+        try {
+            m.close();
+        } catch (RuntimeException e) {
+            broken = true; // some weight could not be read back: neither the base nor the set
+            throw e;
+        }
     }
 
     private static List<String> hashesOf(List<MergedKey> key) {
@@ -262,6 +294,19 @@ public final class LoRASession {
         return hash;
     }
 
+    /** The weight files that open now (one that does not is left out: its weights are copied instead). */
+    private Map<Component, StateDict> openSources() {
+        Map<Component, StateDict> open = new EnumMap<>(Component.class);
+        sources.forEach((component, source) -> {
+            try {
+                open.put(component, source.open());
+            } catch (RuntimeException e) {
+                // moved or deleted since the load: the merge copies what it changes, as without a source
+            }
+        });
+        return open;
+    }
+
     private LoRAMerge merge(List<Active> loras, boolean saveOriginals) {
         List<LoRAMerge.Applied> applied = new ArrayList<>();
         for (Active l : loras) {
@@ -269,8 +314,9 @@ public final class LoRASession {
         }
         // fresh handles on the live parameters, freed with this scope (the merge keeps its own)
         try (PointerScope scope = new PointerScope()) {
-            return LoRAMerge.apply(applied, Map.of(Component.UNET, ModuleTensors.namedTensors(unet),
-                    Component.TEXT_ENCODER, ModuleTensors.namedTensors(textEncoder)), saveOriginals);
+            Map<Component, Map<String, Tensor>> live = Map.of(Component.UNET, ModuleTensors.namedTensors(unet),
+                    Component.TEXT_ENCODER, ModuleTensors.namedTensors(textEncoder));
+            return saveOriginals ? LoRAMerge.apply(applied, live, openSources()) : LoRAMerge.apply(applied, live, false);
         } catch (RuntimeException e) {
             if (!saveOriginals) broken = true; // the weights changed so far stay changed
             throw e;

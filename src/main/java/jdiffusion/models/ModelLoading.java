@@ -8,6 +8,7 @@ import jdiffusion.nn.ChannelsLast;
 import jdiffusion.tensor.NativeMemory;
 import jdiffusion.weights.StateDict;
 import jdiffusion.weights.WeightLoader;
+import jdiffusion.weights.WeightSource;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Module;
@@ -79,9 +80,14 @@ public final class ModelLoading {
      */
     public static void loadWeights(Module model, List<Path> files, UnaryOperator<String> keyMap, ScalarType dtype,
                                    Device device, String what) {
+        loadWeights(model, () -> StateDict.open(files, keyMap), dtype, device, what);
+    }
+
+    /** As above, from {@code source} (opened here, closed after the copy). */
+    public static void loadWeights(Module model, WeightSource source, ScalarType dtype, Device device, String what) {
         StateDict weights;
         try {
-            weights = StateDict.open(files, keyMap);
+            weights = source.open();
         } catch (RuntimeException e) {
             model.close();
             throw e;

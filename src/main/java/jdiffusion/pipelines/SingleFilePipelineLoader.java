@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.function.Function;
 import java.util.stream.Stream;
 import jdiffusion.JDiffusionException;
 import jdiffusion.checkpoint.SingleFileCheckpoint;
@@ -16,6 +17,8 @@ import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.models.vae.AutoencoderKL;
 import jdiffusion.models.vae.AutoencoderKLConfig;
 import jdiffusion.schedulers.SchedulerConfigFile;
+import jdiffusion.weights.StateDict;
+import jdiffusion.weights.WeightSource;
 
 /**
  * A pipeline straight from a single-file checkpoint (the CompVis/A1111 layout): the weights are
@@ -55,13 +58,29 @@ final class SingleFilePipelineLoader {
                 ModelLoading.loadWeights(unet, ckpt.unet(), options.dtype(), options.device(), "UNet2DConditionModel");
                 SchedulerConfigFile scheduler = SchedulerConfigFile.parse(ckpt.schedulerConfig().toString());
                 String name = file.getFileName().toString().replaceFirst("\\.(safetensors|ckpt)$", "");
-                return new StableDiffusionComponents(name, tokenizer, text, unet, vae, scheduler, options);
+                StableDiffusionComponents components = new StableDiffusionComponents(name, tokenizer, text, unet, vae, scheduler, options);
+                components.loras().restoreFrom(reopened(file, SingleFileCheckpoint::unet),
+                        reopened(file, SingleFileCheckpoint::textEncoder));
+                return components;
             } finally {
                 deleteTree(configs);
             }
         } catch (IOException e) {
             throw new JDiffusionException("cannot read " + file + ": " + e.getMessage(), e);
         }
+    }
+
+    /** One component's weights of {@code file}, opened again (with the checkpoint, which owns the mapping). */
+    private static WeightSource reopened(Path file, Function<SingleFileCheckpoint, StateDict> component) {
+        return () -> {
+            SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(file);
+            try {
+                return component.apply(ckpt).closing(ckpt);
+            } catch (RuntimeException e) {
+                ckpt.close();
+                throw e;
+            }
+        };
     }
 
     /** The configs go through the same readers (and checks) as a folder's config.json files. */

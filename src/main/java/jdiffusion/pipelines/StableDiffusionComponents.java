@@ -108,7 +108,15 @@ public final class StableDiffusionComponents implements AutoCloseable {
         UNet2DConditionModel unet = UNet2DConditionModel.load(folder.component("unet"), options.variant(),
                 options.dtype(), options.device());
         SchedulerConfigFile scheduler = SchedulerConfigFile.read(folder.component("scheduler").resolve("scheduler_config.json"));
-        return new StableDiffusionComponents(name, tokenizer, textEncoder, unet, vae, tiny, scheduler, options);
+        return new StableDiffusionComponents(name, tokenizer, textEncoder, unet, vae, tiny, scheduler, options)
+                .restoringLoRAsFrom(folder, options.variant());
+    }
+
+    /** LoRA restores read {@code folder}'s UNet and text encoder files again instead of holding copies ({@link LoRASession#restoreFrom}). */
+    StableDiffusionComponents restoringLoRAsFrom(ModelFolder folder, String variant) {
+        loras.restoreFrom(UNet2DConditionModel.weightSource(folder.component("unet"), variant),
+                CLIPTextModel.weightSource(folder.component("text_encoder"), variant));
+        return this;
     }
 
     /** The name the PNG parameters give a model: the folder's, or the repo id for a Hub snapshot. */

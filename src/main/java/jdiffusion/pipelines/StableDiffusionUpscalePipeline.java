@@ -71,7 +71,8 @@ public final class StableDiffusionUpscalePipeline implements AutoCloseable {
         SchedulerConfigFile lowRes = SchedulerConfigFile.read(folder.component("low_res_scheduler").resolve("scheduler_config.json"));
         int maxNoise = folder.index().path("max_noise_level").asInt(350);
         return new StableDiffusionUpscalePipeline(
-                new StableDiffusionComponents(name, tokenizer, text, unet, vae, scheduler, options), lowRes, maxNoise);
+                new StableDiffusionComponents(name, tokenizer, text, unet, vae, scheduler, options)
+                        .restoringLoRAsFrom(folder, options.variant()), lowRes, maxNoise);
     }
 
     public StableDiffusionComponents components() { return components; }

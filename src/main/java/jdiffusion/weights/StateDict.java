@@ -111,6 +111,16 @@ public final class StateDict implements AutoCloseable {
     }
 
     /**
+     * These tensors, with {@code owner} closed when the result is closed (after this one's own
+     * sources): a {@link #derive derived} state dict handed out alone, with the checkpoint it reads.
+     */
+    public StateDict closing(AutoCloseable owner) {
+        List<AutoCloseable> all = new ArrayList<>(owned);
+        all.add(owner);
+        return new StateDict(all, entries, description);
+    }
+
+    /**
      * A state dict whose tensors are computed from this one's by {@code plan} (target name to
      * transform over this one's names). Shapes are checked now, data is read lazily; the result
      * does not own anything, so it is valid while this state dict is open.

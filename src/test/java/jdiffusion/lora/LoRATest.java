@@ -21,6 +21,8 @@ import java.util.concurrent.Future;
 import jdiffusion.Golden;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.SafetensorsWriter;
+import jdiffusion.models.clip.CLIPTextModel;
+import jdiffusion.models.unet.UNet2DConditionModel;
 import jdiffusion.pipelines.GenerationRequest;
 import jdiffusion.pipelines.GenerationResult;
 import jdiffusion.pipelines.PipelineOptions;
@@ -30,6 +32,7 @@ import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.weights.LoRAKeyMap.Component;
 import jdiffusion.weights.LoRAKeyMap.Layout;
+import jdiffusion.weights.StateDict;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
@@ -316,6 +319,60 @@ class LoRATest {
                 session.restoreBase(); // nothing saved to restore: a no-op, not a half-restored model
                 assertEquals(List.of(LoRAFiles.shortHash(a)), session.mergedHashes());
                 assertSame(merged, ModuleTensors.namedTensors(own.unet()).get(Q + ".weight"), "still the merged weight");
+            }
+        }
+    }
+
+    /** The tiny pipeline's UNet and text encoder files, opened as a LoRA restore reads them. */
+    private static Map<Component, StateDict> files() {
+        Path folder = Golden.model("sd1-tiny-pipeline");
+        return Map.of(Component.UNET, UNet2DConditionModel.weightSource(folder.resolve("unet"), null).open(),
+                Component.TEXT_ENCODER, CLIPTextModel.weightSource(folder.resolve("text_encoder"), null).open());
+    }
+
+    /**
+     * A reversible merge holds no copy of a weight its file still has (the restore reads it back, bit
+     * for bit, through the loader's conversion: float32 on disk, bf16 in memory here), and copies a
+     * weight changed since the load, which then comes back as it was, not as the file has it.
+     */
+    @Test
+    void aRestoreReadsUnchangedWeightsBackFromTheFileAndKeepsCopiesOfChangedOnes() {
+        Path f = TestLoRA.write(dir.resolve("files.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, TE_A, CONV_B));
+        PipelineOptions bf16 = PipelineOptions.of("bf16", "cpu", null);
+        try (StableDiffusionPipeline own = StableDiffusionPipeline.load(Golden.model("sd1-tiny-pipeline").toString(), bf16)) {
+            try (PointerScope scope = new PointerScope(); NoGradGuard g = new NoGradGuard()) {
+                Map<Component, Map<String, Tensor>> live = Map.of(Component.UNET, ModuleTensors.namedTensors(own.unet()),
+                        Component.TEXT_ENCODER, ModuleTensors.namedTensors(own.textEncoder()));
+                Map<String, Tensor> before = new LinkedHashMap<>();
+                live.forEach((c, m) -> m.forEach((k, v) -> before.put(c + "/" + k, v.detach().clone())));
+                Runnable unchanged = () -> live.forEach((c, m) -> m.forEach((k, v) ->
+                        assertEquals(0.0, Tensors.maxAbsDiff(before.get(c + "/" + k), v), c + "/" + k + " changed")));
+                Tensor conv = live.get(Component.UNET).get(CONV + ".weight");
+                try (LoRAWeights w = own.readLoRA(f);
+                     LoRAMerge m = LoRAMerge.apply(List.of(new LoRAMerge.Applied(w, 0.7, 0.7)), live, files())) {
+                    assertEquals(3, m.size());
+                    assertEquals(0, m.copies(), "every changed weight is still its file's");
+                    assertDifferent(before.get(Component.UNET + "/" + CONV + ".weight"), conv, "the merged conv");
+                    assertDifferent(before.get(Component.TEXT_ENCODER + "/" + TE_Q + ".weight"),
+                            live.get(Component.TEXT_ENCODER).get(TE_Q + ".weight"), "the merged text encoder q");
+                }
+                unchanged.run();
+
+                // changed by hand since the load (as training would change it): copied, and restored to that
+                Tensor changed = conv.add(new Scalar(0.25));
+                conv.copy_(changed);
+                before.put(Component.UNET + "/" + CONV + ".weight", changed);
+                try (LoRAWeights w = own.readLoRA(f);
+                     LoRAMerge m = LoRAMerge.apply(List.of(new LoRAMerge.Applied(w, 0.7, 0.7)), live, files())) {
+                    assertEquals(1, m.copies(), "only the changed conv is copied");
+                }
+                unchanged.run();
+
+                // through the session, which the folder's loader pointed at the same files
+                GenerationRequest withLoRA = request("a red circle").lora(LoRASpec.file(f, 0.7)).build();
+                assertDifferent(own.generate(request("a red circle").build()).finalLatents(),
+                        own.generate(withLoRA).finalLatents(), "with and without the LoRA");
+                unchanged.run();
             }
         }
     }

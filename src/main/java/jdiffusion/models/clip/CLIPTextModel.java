@@ -9,6 +9,7 @@ import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.KeyMap;
 import jdiffusion.weights.StateDict;
 import jdiffusion.weights.WeightLoader;
+import jdiffusion.weights.WeightSource;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.NoGradGuard;
@@ -55,13 +56,13 @@ public final class CLIPTextModel extends JavaModule {
     /** As {@link #load(Path, ScalarType, Device)}, reading {@code model.<variant>.safetensors} ("fp16", ...). */
     public static CLIPTextModel load(Path textEncoderFolder, String variant, ScalarType dtype, Device device) {
         checkFloatingDtype(dtype);
-        List<Path> weights = ModelFolder.weightFiles(textEncoderFolder, variant);
+        WeightSource weights = weightSource(textEncoderFolder, variant);
         CLIPTextConfig config = CLIPTextConfig.fromJson(textEncoderFolder.resolve("config.json"));
         CLIPTextModel model = new CLIPTextModel(config);
         try {
             model.to(device, dtype, false);
             // Closed in reverse order: views and temporaries are released before the mapping is.
-            try (StateDict state = StateDict.open(weights, KeyMap.clipText());
+            try (StateDict state = weights.open();
                  PointerScope scope = new PointerScope()) {
                 WeightLoader.load(model, state, "text encoder (CLIPTextModel)");
             }
@@ -70,6 +71,12 @@ public final class CLIPTextModel extends JavaModule {
             throw e;
         }
         return model;
+    }
+
+    /** The weights {@link #load(Path, String, ScalarType, Device)} reads, for reading them again (LoRA restores). */
+    public static WeightSource weightSource(Path textEncoderFolder, String variant) {
+        List<Path> files = ModelFolder.weightFiles(textEncoderFolder, variant);
+        return () -> StateDict.open(files, KeyMap.clipText());
     }
 
     public CLIPTextConfig config() {

@@ -17,6 +17,8 @@ import jdiffusion.nn.TimestepEmbedding;
 import jdiffusion.nn.Timesteps;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.KeyMap;
+import jdiffusion.weights.StateDict;
+import jdiffusion.weights.WeightSource;
 import org.bytedeco.pytorch.Conv2dImpl;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.EmbeddingImpl;
@@ -105,10 +107,16 @@ public final class UNet2DConditionModel extends JavaModule {
     /** As {@link #load(Path, ScalarType, Device)}, reading {@code diffusion_pytorch_model.<variant>.safetensors}. */
     public static UNet2DConditionModel load(Path unetFolder, String variant, ScalarType dtype, Device device) {
         ModelLoading.requireFloatingDtype(dtype, "UNet2DConditionModel");
-        List<Path> files = ModelFolder.weightFiles(unetFolder, variant);
+        WeightSource weights = weightSource(unetFolder, variant);
         UNet2DConditionModel model = new UNet2DConditionModel(UNet2DConditionConfig.fromJson(unetFolder.resolve("config.json")), dtype);
-        ModelLoading.loadWeights(model, files, KeyMap.identity(), dtype, device, "UNet2DConditionModel");
+        ModelLoading.loadWeights(model, weights, dtype, device, "UNet2DConditionModel");
         return model;
+    }
+
+    /** The weights {@link #load(Path, String, ScalarType, Device)} reads, for reading them again (LoRA restores). */
+    public static WeightSource weightSource(Path unetFolder, String variant) {
+        List<Path> files = ModelFolder.weightFiles(unetFolder, variant);
+        return () -> StateDict.open(files, KeyMap.identity());
     }
 
     /**
