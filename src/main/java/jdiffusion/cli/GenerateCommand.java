@@ -68,11 +68,12 @@ abstract class GenerateCommand implements Callable<Integer> {
     }
 
     /**
-     * The command runs one request and ends, so its LoRAs are merged for good: no saved copy of the
-     * weights they change (LCM-LoRA: 1.7 GB in bf16).
+     * The command runs one request and ends, so its LoRAs are merged for good (no saved copy of the
+     * weights they change: LCM-LoRA 1.7 GB in bf16) and each model is released once the request is
+     * past it ({@link StableDiffusionComponents#oneRequest}).
      */
     static void oneRequest(StableDiffusionComponents components) {
-        components.loras().keepOriginals(false);
+        components.oneRequest();
     }
 
     @Override

@@ -50,11 +50,14 @@ public final class LoRAMerge implements AutoCloseable {
         }
     }
 
+    /** The float32 rows formed at once per weight and thread (see mergeOne). */
+    private static final long BLOCK_BYTES = 4L << 20;
+
     /**
      * A live weight and where what it held before the merge is: its saved copy ({@code original}), or
      * the tensor {@code name} of {@code file}; all null when merged for good.
      */
-    private record Saved(Tensor weight, Tensor original, StateDict file, String name, long deltaBytes) {}
+    private record Saved(Tensor weight, Tensor original, StateDict file, String name, long floatBytes) {}
 
     private final List<Saved> saved;
     private final boolean reversible;
@@ -133,7 +136,7 @@ public final class LoRAMerge implements AutoCloseable {
                         }
                         // glibc keeps the freed float32 buffers of a weight in the thread's arena, and the next
                         // weight's are of another size: trimmed (all arenas), LCM-LoRA's merge peak is 0.24 GB lower
-                        NativeMemory.trimIfLarge(s.deltaBytes());
+                        NativeMemory.trimIfLarge(s.floatBytes());
                     }
                 }
             };
@@ -159,42 +162,66 @@ public final class LoRAMerge implements AutoCloseable {
         try (PointerScope step = new PointerScope()) {
             // our own handles on the weight's storage, so the caller's map may be freed meanwhile
             Tensor w = live(weights, target).detach();
-            // in place where the result is the same: each weight-sized float32 buffer less is 59 MB per thread
-            // for a 1280x1280x3x3 conv
-            Tensor delta = null;
-            for (Map.Entry<LoRAWeights.Module, Double> u : updates) {
-                Tensor d = u.getKey().delta(u.getValue(), w.device());
-                delta = delta == null ? d : delta.add_(d);
-            }
+            long rows = w.size(0), floatBytes = w.numel() * Float.BYTES;
+            // a block of output channels at a time: the float32 sum and the float32 weight rows of a block are
+            // ~4 MB, where whole they are 118 MB each for a 1280x2560x3x3 conv (per merge thread)
+            long block = Math.max(1, BLOCK_BYTES / (floatBytes / rows));
             Tensor original = null;
             boolean inFile = false;
             if (save) {
-                inFile = sameAsFile(w, file, target.weight());
+                inFile = sameAsFile(w, file, target.weight(), block);
                 if (!inFile) {
                     original = w.clone();
                     original.retainReference(); // outlives this scope; released by close()
                 }
                 w.retainReference();
             }
-            if (w.scalar_type().value == ScalarType.Float.value) {
-                w.add_(delta);
-            } else {
-                w.copy_(w.to(ScalarType.Float).add_(delta)); // rounded once, as .to(dtype) rounds
+            List<LoRAWeights.Factors> factors = new ArrayList<>();
+            for (Map.Entry<LoRAWeights.Module, Double> u : updates) factors.add(u.getKey().factors(w.device()));
+            boolean float32 = w.scalar_type().value == ScalarType.Float.value;
+            for (long first = 0; first < rows; first += block) {
+                try (PointerScope blockScope = new PointerScope()) {
+                    long count = Math.min(block, rows - first);
+                    Tensor delta = null;
+                    for (int i = 0; i < factors.size(); i++) {
+                        Tensor d = factors.get(i).rows(updates.get(i).getValue(), first, count);
+                        delta = delta == null ? d : delta.add_(d);
+                    }
+                    Tensor rowsOfW = w.narrow(0, first, count);
+                    delta = delta.reshape(Tensors.shape(rowsOfW));
+                    if (float32) {
+                        rowsOfW.add_(delta);
+                    } else {
+                        rowsOfW.copy_(rowsOfW.to(ScalarType.Float).add_(delta)); // rounded once, as .to(dtype) rounds
+                    }
+                }
             }
-            return new Saved(save ? w : null, original, inFile ? file : null, target.weight(), delta.nbytes());
+            return new Saved(save ? w : null, original, inFile ? file : null, target.weight(), floatBytes);
         }
     }
 
     /**
      * Whether {@code w} holds exactly what loading {@code name} from {@code file} gives (the same
-     * conversion: {@code copy_} into a tensor like {@code w}), so that a restore can read it back.
+     * conversion: {@code copy_} into a tensor like {@code w}), so that a restore can read it back;
+     * compared {@code block} rows at a time.
      */
-    private static boolean sameAsFile(Tensor w, StateDict file, String name) {
+    private static boolean sameAsFile(Tensor w, StateDict file, String name, long block) {
         if (file == null || !file.contains(name) || !Arrays.equals(file.shape(name), Tensors.shape(w))) return false;
-        Tensor loaded = torch.empty_like(w);
-        loaded.copy_(file.view(name));
-        file.evict(name);
-        return loaded.equal(w);
+        try {
+            Tensor stored = file.view(name);
+            for (long first = 0; first < w.size(0); first += block) {
+                try (PointerScope blockScope = new PointerScope()) {
+                    long count = Math.min(block, w.size(0) - first);
+                    Tensor rows = w.narrow(0, first, count);
+                    Tensor loaded = torch.empty_like(rows);
+                    loaded.copy_(stored.narrow(0, first, count));
+                    if (!loaded.equal(rows)) return false;
+                }
+            }
+            return true;
+        } finally {
+            file.evict(name);
+        }
     }
 
     /** Runs {@code worker} on {@code threads} threads (the caller's among them) and rethrows the first failure. */

@@ -62,10 +62,28 @@ public final class LoRAWeights implements AutoCloseable {
          * The factor is applied after the product, as kohya and A1111 do.
          */
         public Tensor delta(double scale, org.bytedeco.pytorch.Device device) {
+            return factors(device).rows(scale, 0, targetShape[0]).reshape(targetShape);
+        }
+
+        /** The factors in float32 on {@code device}, for forming the update a block of rows at a time. */
+        public Factors factors(org.bytedeco.pytorch.Device device) {
             long r = rank();
-            Tensor b = up.to(device, ScalarType.Float).reshape(up.size(0), r);   // [out, r]
-            Tensor a = down.to(device, ScalarType.Float).reshape(r, -1);         // [r, in*kh*kw]
-            return b.mm(a).mul_(new Scalar(scale * alpha / r)).reshape(targetShape); // in place: one weight-sized buffer
+            return new Factors(up.to(device, ScalarType.Float).reshape(up.size(0), r),
+                    down.to(device, ScalarType.Float).reshape(r, -1), alpha / r);
+        }
+    }
+
+    /**
+     * A module's factors in float32: B [out, r], A [r, in*kh*kw] and alpha / r.
+     */
+    public record Factors(Tensor up, Tensor down, double alphaOverRank) {
+        /**
+         * Rows {@code first ... first+count-1} of {@code scale · (alpha / r) · B @ A}, [count, in*kh*kw]
+         * float32: the update's output channels from {@code first} on. The factor is applied after
+         * the product, as kohya and A1111 do.
+         */
+        public Tensor rows(double scale, long first, long count) {
+            return up.narrow(0, first, count).mm(down).mul_(new Scalar(scale * alphaOverRank)); // in place: one buffer
         }
     }
 

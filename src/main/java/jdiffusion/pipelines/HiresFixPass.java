@@ -107,19 +107,24 @@ final class HiresFixPass {
     }
 
     /**
-     * Runs the second pass on the first pass's final {@code latents}; {@code context} is the first
-     * pass's text states, re-encoded only when the hires prompts differ.
+     * The second pass's text states: {@code context} (the first pass's, for {@code prompt}) unless the
+     * hires prompts differ. Encoded with the first pass's, before any denoising, so that the text
+     * encoder's work is over before the UNet's starts.
      */
-    Tensor run(Tensor latents, String prompt, Tensor context, List<String> warnings, StepCallback callback, PointerScope owner) {
+    Tensor states(String prompt, Tensor context, List<String> warnings) {
+        String hiresPrompt = hires.prompt() == null ? prompt
+                : StableDiffusionComponents.networks(request.toBuilder().prompt(hires.prompt()).hires(null).build(), warnings).prompt();
+        String negative = hires.negativePrompt() == null ? request.negativePrompt() : hires.negativePrompt();
+        return hiresPrompt.equals(prompt) && negative.equals(request.negativePrompt()) ? context
+                : components.encodePrompts(request, hiresPrompt, negative, warnings);
+    }
+
+    /** Runs the second pass on the first pass's final {@code latents}, attending to {@code states} ({@link #states}). */
+    Tensor run(Tensor latents, Tensor states, StepCallback callback, PointerScope owner) {
         TorchGenerator generator = new TorchGenerator(request.seed());
         Tensor init = upscale(latents, generator);
         SchedulerRun run = start();
         ImageToImageLatents inputs = ImageToImageLatents.prepare(init, run, generator, components.options().device());
-        String hiresPrompt = hires.prompt() == null ? prompt
-                : StableDiffusionComponents.networks(request.toBuilder().prompt(hires.prompt()).hires(null).build(), warnings).prompt();
-        String negative = hires.negativePrompt() == null ? request.negativePrompt() : hires.negativePrompt();
-        Tensor states = hiresPrompt.equals(prompt) && negative.equals(request.negativePrompt()) ? context
-                : components.encodePrompts(request, hiresPrompt, negative, warnings);
         return new DenoisingLoop(components.unet(), states, null, request.guidanceScale(), request.deepCache()).run(run, inputs, generator, callback, owner);
     }
 

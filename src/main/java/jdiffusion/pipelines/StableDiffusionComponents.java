@@ -51,6 +51,10 @@ public final class StableDiffusionComponents implements AutoCloseable {
     private final PipelineOptions options;
     private final PromptEncoder promptEncoder;
     private final LoRASession loras;
+    /** Set by {@link #oneRequest}; then the models below are released once the request is past them. */
+    private volatile boolean oneRequest;
+    private volatile boolean textEncoderReleased;
+    private volatile boolean unetReleased;
 
     public StableDiffusionComponents(String name, CLIPTokenizer tokenizer, CLIPTextModel textEncoder,
                                      UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfigFile schedulerConfig,
@@ -136,15 +140,45 @@ public final class StableDiffusionComponents implements AutoCloseable {
 
     public String name() { return name; }
     public CLIPTokenizer tokenizer() { return tokenizer; }
-    public CLIPTextModel textEncoder() { return textEncoder; }
-    public UNet2DConditionModel unet() { return unet; }
+    public CLIPTextModel textEncoder() { requireLive(textEncoderReleased, "text encoder"); return textEncoder; }
+    public UNet2DConditionModel unet() { requireLive(unetReleased, "UNet"); return unet; }
     public AutoencoderKL vae() { return vae; }
     /** The TAESD decoder in use instead of the VAE's, or null. */
     public AutoencoderTiny tinyDecoder() { return tinyDecoder; }
     public SchedulerConfigFile schedulerConfig() { return schedulerConfig; }
     public PipelineOptions options() { return options; }
-    public PromptEncoder promptEncoder() { return promptEncoder; }
+    public PromptEncoder promptEncoder() { requireLive(textEncoderReleased, "text encoder"); return promptEncoder; }
     public LoRASession loras() { return loras; }
+
+    /**
+     * For a process that runs one request and ends (the command line): LoRAs are merged for good (no
+     * saved originals, {@link LoRASession#keepOriginals}) and each model is released once the request
+     * is past it, as stable-diffusion.cpp's command line frees its parameters: the text encoder when the
+     * prompts are encoded (0.25 GB for SD 1.5 in bf16), the UNet before the final decode (1.7 GB).
+     * Lower peak memory for the same image; a second request fails in one line.
+     */
+    public void oneRequest() {
+        loras.keepOriginals(false);
+        oneRequest = true;
+    }
+
+    /**
+     * Step "text done" of every pipeline, once every prompt of the request is encoded (hires fix's
+     * too): in a {@link #oneRequest} process the text encoder is released.
+     */
+    void textEncodingDone() {
+        if (!oneRequest || textEncoderReleased) return;
+        textEncoderReleased = true;
+        textEncoder.close();
+        NativeMemory.trim();
+    }
+
+    private static void requireLive(boolean released, String what) {
+        if (released) {
+            throw new JDiffusionException("the " + what + " was released after this pipeline's one request "
+                    + "(oneRequest(): one request per process); load the model again for another");
+        }
+    }
 
     VAEImageCodec codec() {
         return new VAEImageCodec(vae, tinyDecoder);
@@ -193,6 +227,8 @@ public final class StableDiffusionComponents implements AutoCloseable {
      * into the weights for the length of {@code work} (read and checked before any lock).
      */
     <T> T withLoRAs(GenerationRequest r, java.util.function.Function<Call, T> work) {
+        requireLive(textEncoderReleased, "text encoder"); // before a merge could reach released weights
+        requireLive(unetReleased, "UNet");
         List<String> warnings = new ArrayList<>();
         Networks n = networks(r, warnings);
         return loras.run(n.loras(), r.loraDir(), used -> work.apply(new Call(n.prompt(), used, warnings)));
@@ -227,11 +263,16 @@ public final class StableDiffusionComponents implements AutoCloseable {
     }
 
     /**
-     * Step "decode" of every pipeline: the latents to 8-bit images, after handing the loop's freed memory
-     * back (the decoder's peak comes on top of what is resident), and trimmed between the decoder's
-     * stages (SD at 512x512: one decode, whose stages free 64-128 MB tensors each).
+     * Step "decode" of every pipeline, the final latents to 8-bit images: after the UNet is released (in a
+     * {@link #oneRequest} process: no denoising follows) and the loop's freed memory handed back (the
+     * decoder's peak comes on top of what is resident), and trimmed between the decoder's stages (SD at
+     * 512x512: one decode, whose stages free 64-128 MB tensors each).
      */
     List<java.awt.image.BufferedImage> decode(Tensor latents, VAETiling tiling) {
+        if (oneRequest && !unetReleased) {
+            unetReleased = true;
+            unet.close();
+        }
         NativeMemory.trim();
         return List.of(jdiffusion.image.Images.fromTensor(NativeMemory.trimmingBetweenBlocks(() -> codec().decode(latents, tiling))));
     }
@@ -251,8 +292,8 @@ public final class StableDiffusionComponents implements AutoCloseable {
     @Override
     public void close() {
         loras.restoreBase(); // a kept LoRA set holds its saved originals until restored
-        textEncoder.close();
-        unet.close();
+        if (!textEncoderReleased) textEncoder.close();
+        if (!unetReleased) unet.close();
         vae.close();
         if (tinyDecoder != null) tinyDecoder.close();
         NativeMemory.trim();

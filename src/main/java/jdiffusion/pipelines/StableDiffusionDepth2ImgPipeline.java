@@ -115,6 +115,7 @@ public final class StableDiffusionDepth2ImgPipeline implements AutoCloseable {
         try (PointerScope run = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             // 2. text
             Tensor context = components.encodePrompts(r, call.prompt(), r.negativePrompt(), call.warnings());
+            components.textEncodingDone();
             // 3. depth (from the original image, as diffusers' prepare_depth_map), at the latent size in [-1, 1]
             Tensor given = request.depthMap() != null ? request.depthMap().tensor() : estimateDepth(r.initImage());
             Tensor depthLatent = normalisedDepth(given, height / f, width / f, r.numImages())

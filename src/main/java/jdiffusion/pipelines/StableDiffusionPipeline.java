@@ -173,6 +173,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
         try (PointerScope run = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             // 2. text: [uncond x B, cond x B] when guidance is on, as diffusers concatenates them
             Tensor context = components.encodePrompts(request, prompt, request.negativePrompt(), warnings);
+            Tensor hiresContext = hires == null ? null : hires.states(prompt, context, warnings);
+            components.textEncodingDone();
 
             // 3. timesteps
             SchedulerRun steps = request.isImageToImage()
@@ -192,7 +194,7 @@ public final class StableDiffusionPipeline implements AutoCloseable {
             Tensor latents = loop.run(steps, inputs, generator, HiresFixPass.offset(callback, 0, total), run);
             if (hires != null) {
                 // the infotext's Size stays the first pass's, as A1111 writes it ("Hires upscale" says the rest)
-                latents = hires.run(latents, prompt, context, warnings, HiresFixPass.offset(callback, steps.size(), total), run);
+                latents = hires.run(latents, hiresContext, HiresFixPass.offset(callback, steps.size(), total), run);
             }
 
             // 6. decode

@@ -111,6 +111,7 @@ public final class StableDiffusionUpscalePipeline implements AutoCloseable {
         try (PointerScope run = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
             // 1. text
             Tensor context = components.encodePrompts(r, call.prompt(), r.negativePrompt(), call.warnings());
+            components.textEncodingDone();
             // 2. the low-res image in [-1, 1], noised to noise_level by the low-res scheduler (the first draw)
             Tensor image = Images.toTensor(Images.fit(r.initImage(), width, height, r.resizeMode()));
             Tensor level = Tensors.fromLongs(new long[] {request.noiseLevel()});
