@@ -167,9 +167,33 @@ public final class StableDiffusionComponents implements AutoCloseable {
      * too): in a {@link #oneRequest} process the text encoder is released.
      */
     void textEncodingDone() {
-        if (!oneRequest || textEncoderReleased) return;
-        textEncoderReleased = true;
+        if (oneRequest) releaseTextEncoder();
+    }
+
+    /**
+     * Frees the text encoder's weights now, for code that runs the steps itself and is done with the
+     * text (the {@link #oneRequest} pipelines call it once the prompts are encoded). Any later use of
+     * the text encoder, or a request, fails in one line. Not for a model shared between requests.
+     */
+    public void releaseTextEncoder() {
+        synchronized (this) {
+            if (textEncoderReleased) return;
+            textEncoderReleased = true;
+        }
         textEncoder.close();
+        NativeMemory.trim();
+    }
+
+    /**
+     * Frees the UNet's weights now, for code that runs the steps itself and has denoised for the last
+     * time (the {@link #oneRequest} pipelines call it before the final decode). As {@link #releaseTextEncoder}.
+     */
+    public void releaseUNet() {
+        synchronized (this) {
+            if (unetReleased) return;
+            unetReleased = true;
+        }
+        unet.close();
         NativeMemory.trim();
     }
 
@@ -269,10 +293,7 @@ public final class StableDiffusionComponents implements AutoCloseable {
      * 512x512: one decode, whose stages free 64-128 MB tensors each).
      */
     List<java.awt.image.BufferedImage> decode(Tensor latents, VAETiling tiling) {
-        if (oneRequest && !unetReleased) {
-            unetReleased = true;
-            unet.close();
-        }
+        if (oneRequest) releaseUNet();
         NativeMemory.trim();
         return List.of(jdiffusion.image.Images.fromTensor(NativeMemory.trimmingBetweenBlocks(() -> codec().decode(latents, tiling))));
     }

@@ -67,7 +67,8 @@ public record BenchReport(String model, String cpu, String cpuClass, int threads
         }
         out.println("Peak RSS after load / after the denoising loop / after the VAE decode: " + String.join("; ",
                 runs.stream().map(r -> String.format(Locale.ROOT, "%s %d: %.2f / %.2f / %.2f GB", r.dtype(), r.size(),
-                        r.peakRssLoadBytes() / 1e9, r.peakRssDenoiseBytes() / 1e9, r.peakRssBytes() / 1e9)).toList()));
+                        r.peakRssLoadBytes() / 1e9, r.peakRssDenoiseBytes() / 1e9, r.peakRssBytes() / 1e9)).toList())
+                + " (one image per process, as the command line: the text encoder released before the loop, the UNet before the decode)");
         out.println();
         out.println("Where the time goes (seconds per UNet step / per VAE decode):");
         out.println("dtype  size  part  convolution  linear  attention  normalisation  other (elementwise, copies)");
