@@ -1,11 +1,14 @@
 package jdiffusion.lora;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
 import jdiffusion.JDiffusionException;
 import jdiffusion.tensor.NativeMemory;
 import jdiffusion.tensor.NativeThreads;
@@ -13,6 +16,7 @@ import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.LoRAKeyMap.Component;
 import jdiffusion.weights.LoRAKeyMap.Target;
 import jdiffusion.weights.StateDict;
+import jdiffusion.weights.WeightSource;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
@@ -54,18 +58,31 @@ public final class LoRAMerge implements AutoCloseable {
     private static final long BLOCK_BYTES = 4L << 20;
 
     /**
-     * A live weight and where what it held before the merge is: its saved copy ({@code original}), or
-     * the tensor {@code name} of {@code file}; all null when merged for good.
+     * A restore that could not put every weight back: the model holds neither its base weights nor
+     * the LoRA set, and must be loaded again.
      */
-    private record Saved(Tensor weight, Tensor original, StateDict file, String name, long floatBytes) {}
+    public static final class RestoreFailedException extends JDiffusionException {
+        RestoreFailedException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /**
+     * A live weight and where what it held before the merge is: its saved copy ({@code original}), or
+     * the tensor {@code name} of {@code component}'s file; weight and both null when merged for good.
+     */
+    private record Saved(Tensor weight, Tensor original, Component component, boolean inFile, String name) {}
+
+    /** A source opened for the merge: its weights, and the files' state they were checked against. */
+    private record Opened(StateDict weights, WeightSource.Stamp stamp) {}
 
     private final List<Saved> saved;
     private final boolean reversible;
     /** The weights' files, open until {@link #close} (restores read from them); owned. */
-    private final Map<Component, StateDict> base;
+    private final Map<Component, Opened> base;
     private boolean closed;
 
-    private LoRAMerge(List<Saved> saved, boolean reversible, Map<Component, StateDict> base) {
+    private LoRAMerge(List<Saved> saved, boolean reversible, Map<Component, Opened> base) {
         this.saved = saved;
         this.reversible = reversible;
         this.base = base;
@@ -81,15 +98,23 @@ public final class LoRAMerge implements AutoCloseable {
     }
 
     /**
-     * As {@link #apply(List, Map)}, with {@code base} the weights' files ({@link
-     * jdiffusion.weights.WeightSource}, keyed by the live weights' names): a weight whose live value
-     * equals its file's (converted as the loader converts it) is not copied, {@link #close} reads it
-     * back from the file, so for LCM-LoRA on SD 1.5 no 1.7 GB of copies are held while it is merged.
-     * A weight that differs from its file (changed since the load), or that the file lacks, is copied
-     * as usual. The merge takes over {@code base} and closes it.
+     * As {@link #apply(List, Map)}, with {@code sources} the files the weights were loaded from: a
+     * weight whose live value is bit for bit its file's (converted as the loader converts it) is not
+     * copied, {@link #close} reads it back from the file, so for LCM-LoRA on SD 1.5 no 1.7 GB of
+     * copies are held while it is merged. A weight that differs from its file (changed since the
+     * load), that the file lacks, or whose file cannot be opened or read now, is copied as usual.
      */
     public static LoRAMerge apply(List<Applied> loras, Map<Component, Map<String, Tensor>> weights,
-                                  Map<Component, StateDict> base) {
+                                  Map<Component, WeightSource> sources) {
+        Map<Component, Opened> base = new EnumMap<>(Component.class);
+        sources.forEach((component, source) -> {
+            WeightSource.Stamp stamp = source.stamp(); // before the mapping: a change after it is seen at the restore
+            try {
+                base.put(component, new Opened(source.open(), stamp));
+            } catch (RuntimeException e) {
+                // moved, deleted or damaged since the load: this component's weights are copied instead
+            }
+        });
         return apply(loras, weights, true, base);
     }
 
@@ -104,7 +129,7 @@ public final class LoRAMerge implements AutoCloseable {
     }
 
     private static LoRAMerge apply(List<Applied> loras, Map<Component, Map<String, Tensor>> weights, boolean saveOriginals,
-                                   Map<Component, StateDict> base) {
+                                   Map<Component, Opened> base) {
         List<Saved> saved = new ArrayList<>();
         try (NoGradGuard noGrad = new NoGradGuard()) {
             // 1. the updates of every touched weight, in LoRA order; every target checked before anything changes
@@ -117,26 +142,25 @@ public final class LoRAMerge implements AutoCloseable {
                     updates.computeIfAbsent(m.target(), t -> new ArrayList<>()).add(Map.entry(m, scale));
                 }
             }
-            // 2. one weight at a time per thread: its summed update in float32, the original saved, the weight
-            // overwritten in place (the modules keep pointing at the same storage). One delta alive per thread:
-            // a LoRA on every UNet layer (LCM-LoRA: 278 weights) would otherwise hold a float32 copy of the whole
-            // UNet (3.4 GB). The products B A are float32 matmuls on one OpenBLAS thread each (NativeThreads), so
-            // the weights are shared out over one thread per compute thread instead of left to one core.
+            // 2. one weight at a time per thread: where its original is recorded, then its summed update added in
+            // place a block of rows at a time (the modules keep pointing at the same storage). A LoRA on every UNet
+            // layer (LCM-LoRA: 278 weights) would otherwise hold a float32 copy of the whole UNet (3.4 GB). The
+            // products B A are float32 matmuls on one OpenBLAS thread each (NativeThreads), so the weights are
+            // shared out over one thread per compute thread instead of left to one core.
             List<Map.Entry<Target, List<Map.Entry<LoRAWeights.Module, Double>>>> work = new ArrayList<>(updates.entrySet());
             int threads = Math.max(1, Math.min(NativeThreads.computeThreads(), work.size()));
             AtomicInteger next = new AtomicInteger();
+            Consumer<Saved> record = s -> {
+                synchronized (saved) {
+                    saved.add(s);
+                }
+            };
             Runnable worker = () -> {
                 try (NoGradGuard workerNoGrad = new NoGradGuard()) { // grad mode is per thread
                     for (int i = next.getAndIncrement(); i < work.size(); i = next.getAndIncrement()) {
                         Target target = work.get(i).getKey();
-                        Saved s = mergeOne(weights, target, work.get(i).getValue(), saveOriginals,
-                                saveOriginals ? base.get(target.component()) : null);
-                        synchronized (saved) {
-                            saved.add(s);
-                        }
-                        // glibc keeps the freed float32 buffers of a weight in the thread's arena, and the next
-                        // weight's are of another size: trimmed (all arenas), LCM-LoRA's merge peak is 0.24 GB lower
-                        NativeMemory.trimIfLarge(s.floatBytes());
+                        Opened file = saveOriginals ? base.get(target.component()) : null;
+                        mergeOne(weights, target, work.get(i).getValue(), saveOriginals, file == null ? null : file.weights(), record);
                     }
                 }
             };
@@ -146,35 +170,41 @@ public final class LoRAMerge implements AutoCloseable {
                 runOnThreads(worker, threads);
             }
         } catch (RuntimeException e) {
-            new LoRAMerge(saved, saveOriginals, base).close();
+            try {
+                new LoRAMerge(saved, saveOriginals, base).close();
+            } catch (RuntimeException restore) {
+                restore.addSuppressed(e);
+                throw restore;
+            }
             throw e;
         }
+        NativeMemory.trim(); // the blocks' float32 buffers, freed in every merge thread's arena
         return new LoRAMerge(saved, saveOriginals, base);
     }
 
     /**
-     * W + Σ scale (alpha/r) B A for one weight, written in place; returns the weight with where its
-     * original is (its file when it still equals the file's tensor, else a copy), or with none when
-     * {@code save} is false.
+     * W + Σ scale (alpha/r) B A for one weight, written in place. Where its original is (its file when
+     * it still equals the file's tensor, else a copy; nothing when {@code save} is false) goes to
+     * {@code record} before the first row changes, so a failure part way can be undone.
      */
-    private static Saved mergeOne(Map<Component, Map<String, Tensor>> weights, Target target,
-                                  List<Map.Entry<LoRAWeights.Module, Double>> updates, boolean save, StateDict file) {
+    private static void mergeOne(Map<Component, Map<String, Tensor>> weights, Target target,
+                                 List<Map.Entry<LoRAWeights.Module, Double>> updates, boolean save, StateDict file,
+                                 Consumer<Saved> record) {
         try (PointerScope step = new PointerScope()) {
             // our own handles on the weight's storage, so the caller's map may be freed meanwhile
             Tensor w = live(weights, target).detach();
-            long rows = w.size(0), floatBytes = w.numel() * Float.BYTES;
+            long rows = w.size(0);
             // a block of output channels at a time: the float32 sum and the float32 weight rows of a block are
             // ~4 MB, where whole they are 118 MB each for a 1280x2560x3x3 conv (per merge thread)
-            long block = Math.max(1, BLOCK_BYTES / (floatBytes / rows));
-            Tensor original = null;
-            boolean inFile = false;
+            long block = Math.max(1, BLOCK_BYTES / (w.numel() / rows * Float.BYTES));
             if (save) {
-                inFile = sameAsFile(w, file, target.weight(), block);
-                if (!inFile) {
-                    original = w.clone();
-                    original.retainReference(); // outlives this scope; released by close()
-                }
+                boolean inFile = sameAsFile(w, file, target.weight(), block);
+                Tensor original = inFile ? null : w.clone();
+                if (original != null) original.retainReference(); // outlives this scope; released by close()
                 w.retainReference();
+                record.accept(new Saved(w, original, target.component(), inFile, target.weight()));
+            } else {
+                record.accept(new Saved(null, null, target.component(), false, target.weight()));
             }
             List<LoRAWeights.Factors> factors = new ArrayList<>();
             for (Map.Entry<LoRAWeights.Module, Double> u : updates) factors.add(u.getKey().factors(w.device()));
@@ -196,18 +226,25 @@ public final class LoRAMerge implements AutoCloseable {
                     }
                 }
             }
-            return new Saved(save ? w : null, original, inFile ? file : null, target.weight(), floatBytes);
         }
     }
 
     /**
-     * Whether {@code w} holds exactly what loading {@code name} from {@code file} gives (the same
-     * conversion: {@code copy_} into a tensor like {@code w}), so that a restore can read it back;
-     * compared {@code block} rows at a time.
+     * Whether {@code w} holds bit for bit what loading {@code name} from {@code file} gives (the same
+     * conversion: {@code copy_} into a tensor like {@code w}; bit patterns compared, so -0.0 is not 0.0
+     * and a NaN matches itself), so that a restore can read it back; compared {@code block} rows at a
+     * time. False when it cannot tell (no file, no such tensor, a read that fails).
      */
     private static boolean sameAsFile(Tensor w, StateDict file, String name, long block) {
         if (file == null || !file.contains(name) || !Arrays.equals(file.shape(name), Tensors.shape(w))) return false;
-        try {
+        ScalarType bits = switch ((int) w.element_size()) {
+            case 2 -> ScalarType.Short;
+            case 4 -> ScalarType.Int;
+            case 8 -> ScalarType.Long;
+            default -> null;
+        };
+        if (bits == null) return false;
+        try (PointerScope scope = new PointerScope()) {
             Tensor stored = file.view(name);
             for (long first = 0; first < w.size(0); first += block) {
                 try (PointerScope blockScope = new PointerScope()) {
@@ -215,10 +252,12 @@ public final class LoRAMerge implements AutoCloseable {
                     Tensor rows = w.narrow(0, first, count);
                     Tensor loaded = torch.empty_like(rows);
                     loaded.copy_(stored.narrow(0, first, count));
-                    if (!loaded.equal(rows)) return false;
+                    if (!loaded.view(bits).equal(rows.view(bits))) return false;
                 }
             }
             return true;
+        } catch (RuntimeException e) {
+            return false; // unreadable now: the weight is copied instead
         } finally {
             file.evict(name);
         }
@@ -273,7 +312,7 @@ public final class LoRAMerge implements AutoCloseable {
         return saved.size();
     }
 
-    /** How many of the changed weights are held as copies (the others are read back from their files). */
+    /** How many of the changed weights are held as copies (the others are read back from their files, or merged for good). */
     public int copies() {
         return (int) saved.stream().filter(s -> s.original() != null).count();
     }
@@ -284,36 +323,46 @@ public final class LoRAMerge implements AutoCloseable {
     }
 
     /**
-     * Copies the original weights back (nothing when merged for good). Every weight is attempted; if
-     * one cannot be read back (its file changed or vanished meanwhile) the first failure is thrown
-     * after the rest are restored.
+     * Puts the original weights back (nothing when merged for good): the copies, and the weights read
+     * back from their files. Every weight is attempted; a file written over in place since the merge
+     * checked it is not read (it holds other bytes now), and then, or when a read fails, a
+     * {@link RestoreFailedException} is thrown after the rest are restored.
      */
     @Override
     public void close() {
         if (closed) return;
         closed = true;
         RuntimeException failure = null;
+        Map<Component, Path> rewritten = new EnumMap<>(Component.class);
+        base.forEach((c, o) -> {
+            Path p = o.stamp().rewrittenInPlace();
+            if (p != null) rewritten.put(c, p);
+        });
         try (NoGradGuard noGrad = new NoGradGuard()) {
             for (Saved s : reversible ? saved : List.<Saved>of()) {
                 // the file's views are freed before the files close
                 try (PointerScope scope = new PointerScope()) {
                     if (s.original() != null) {
                         s.weight().copy_(s.original());
-                        s.original().releaseReference();
+                    } else if (rewritten.containsKey(s.component())) {
+                        throw new JDiffusionException(rewritten.get(s.component()) + " was written over since it was loaded");
                     } else {
-                        s.weight().copy_(s.file().view(s.name()));
-                        s.file().evict(s.name());
+                        StateDict file = base.get(s.component()).weights();
+                        s.weight().copy_(file.view(s.name()));
+                        file.evict(s.name());
                     }
                 } catch (RuntimeException e) {
                     if (failure == null) {
-                        failure = new JDiffusionException("could not restore " + s.name() + " after a LoRA: " + e.getMessage(), e);
+                        failure = new RestoreFailedException("could not restore " + s.component() + " weight " + s.name()
+                                + " after a LoRA (" + e.getMessage() + "); load the model again", e);
                     }
                 } finally {
+                    if (s.original() != null) s.original().releaseReference();
                     s.weight().releaseReference();
                 }
             }
         } finally {
-            base.values().forEach(StateDict::close);
+            base.values().forEach(o -> o.weights().close());
         }
         if (failure != null) throw failure;
     }

@@ -19,7 +19,6 @@ import jdiffusion.tensor.NativeMemory;
 import jdiffusion.tensor.Tensors;
 import jdiffusion.weights.LoRAKeyMap;
 import jdiffusion.weights.LoRAKeyMap.Component;
-import jdiffusion.weights.StateDict;
 import jdiffusion.weights.WeightSource;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Module;
@@ -200,7 +199,9 @@ public final class LoRASession {
      * that still holds its file's value: the restore reads it back from the file (for LCM-LoRA on
      * SD 1.5, 1.7 GB less held in bf16, for reading and comparing the 278 weights once per merge and
      * reading them once per restore). A weight changed since the load, or a file that can no longer
-     * be opened, falls back to the copy. The loaders of a model folder or single file set this.
+     * be opened, falls back to the copy; a file written over in place while a set is merged makes
+     * the restore fail (the session is then unusable: load the model again). The loaders of a model
+     * folder or single file set this.
      */
     public void restoreFrom(WeightSource unetWeights, WeightSource textEncoderWeights) {
         Map<Component, WeightSource> m = new EnumMap<>(Component.class);
@@ -229,6 +230,16 @@ public final class LoRASession {
         lock.readLock().lock();
         try {
             return mergedKey.stream().map(MergedKey::hash).toList();
+        } finally {
+            lock.readLock().unlock();
+        }
+    }
+
+    /** How many weights of the merged set are held as copies (the rest read back from the files); for tests and logs. */
+    public int mergedCopies() {
+        lock.readLock().lock();
+        try {
+            return merged == null ? 0 : merged.copies();
         } finally {
             lock.readLock().unlock();
         }
@@ -309,19 +320,6 @@ public final class LoRASession {
         return hash;
     }
 
-    /** The weight files that open now (one that does not is left out: its weights are copied instead). */
-    private Map<Component, StateDict> openSources() {
-        Map<Component, StateDict> open = new EnumMap<>(Component.class);
-        sources.forEach((component, source) -> {
-            try {
-                open.put(component, source.open());
-            } catch (RuntimeException e) {
-                // moved or deleted since the load: the merge copies what it changes, as without a source
-            }
-        });
-        return open;
-    }
-
     private LoRAMerge merge(List<Active> loras, boolean saveOriginals) {
         List<LoRAMerge.Applied> applied = new ArrayList<>();
         for (Active l : loras) {
@@ -331,9 +329,10 @@ public final class LoRASession {
         try (PointerScope scope = new PointerScope()) {
             Map<Component, Map<String, Tensor>> live = Map.of(Component.UNET, ModuleTensors.namedTensors(unet),
                     Component.TEXT_ENCODER, ModuleTensors.namedTensors(textEncoder));
-            return saveOriginals ? LoRAMerge.apply(applied, live, openSources()) : LoRAMerge.apply(applied, live, false);
+            return saveOriginals ? LoRAMerge.apply(applied, live, sources) : LoRAMerge.apply(applied, live, false);
         } catch (RuntimeException e) {
-            if (!saveOriginals) broken = true; // the weights changed so far stay changed
+            // the weights changed so far stay changed: merged for good, or a restore after the failure failed too
+            if (!saveOriginals || e instanceof LoRAMerge.RestoreFailedException) broken = true;
             throw e;
         }
     }

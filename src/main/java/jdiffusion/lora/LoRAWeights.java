@@ -227,7 +227,7 @@ public final class LoRAWeights implements AutoCloseable {
 
     /**
      * A contiguous tensor of its own in the file's dtype: the view aliases the file, which is closed after
-     * reading. Not float32 yet ({@link Module#delta} converts, exactly): LCM-LoRA's fp16 factors would take
+     * reading. Not float32 yet ({@link Module#factors} converts, exactly): LCM-LoRA's fp16 factors would take
      * 269 MB instead of 134 MB for as long as the LoRA is open.
      */
     private static Tensor copyOut(Tensor view) {

@@ -80,7 +80,7 @@ public final class ModelLoading {
      */
     public static void loadWeights(Module model, List<Path> files, UnaryOperator<String> keyMap, ScalarType dtype,
                                    Device device, String what) {
-        loadWeights(model, () -> StateDict.open(files, keyMap), dtype, device, what);
+        loadWeights(model, new WeightSource(files, () -> StateDict.open(files, keyMap)), dtype, device, what);
     }
 
     /** As above, from {@code source} (opened here, closed after the copy). */

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.List;
 import java.util.function.Function;
 import java.util.stream.Stream;
 import jdiffusion.JDiffusionException;
@@ -72,7 +73,7 @@ final class SingleFilePipelineLoader {
 
     /** One component's weights of {@code file}, opened again (with the checkpoint, which owns the mapping). */
     private static WeightSource reopened(Path file, Function<SingleFileCheckpoint, StateDict> component) {
-        return () -> {
+        return new WeightSource(List.of(file), () -> {
             SingleFileCheckpoint ckpt = SingleFileCheckpoint.open(file);
             try {
                 return component.apply(ckpt).closing(ckpt);
@@ -80,7 +81,7 @@ final class SingleFilePipelineLoader {
                 ckpt.close();
                 throw e;
             }
-        };
+        });
     }
 
     /** The configs go through the same readers (and checks) as a folder's config.json files. */

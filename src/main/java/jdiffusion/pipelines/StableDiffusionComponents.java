@@ -148,7 +148,12 @@ public final class StableDiffusionComponents implements AutoCloseable {
     public SchedulerConfigFile schedulerConfig() { return schedulerConfig; }
     public PipelineOptions options() { return options; }
     public PromptEncoder promptEncoder() { requireLive(textEncoderReleased, "text encoder"); return promptEncoder; }
-    public LoRASession loras() { return loras; }
+    /** The LoRA session; unusable once a model is released ({@link #oneRequest}). */
+    public LoRASession loras() {
+        requireLive(textEncoderReleased, "text encoder"); // its merges would reach released weights
+        requireLive(unetReleased, "UNet");
+        return loras;
+    }
 
     /**
      * For a process that runs one request and ends (the command line): LoRAs are merged for good (no
@@ -173,7 +178,8 @@ public final class StableDiffusionComponents implements AutoCloseable {
     /**
      * Frees the text encoder's weights now, for code that runs the steps itself and is done with the
      * text (the {@link #oneRequest} pipelines call it once the prompts are encoded). Any later use of
-     * the text encoder, or a request, fails in one line. Not for a model shared between requests.
+     * the text encoder, or a request, fails in one line. Not for a model shared between requests or
+     * threads: work already running on it is not waited for.
      */
     public void releaseTextEncoder() {
         synchronized (this) {
@@ -312,11 +318,14 @@ public final class StableDiffusionComponents implements AutoCloseable {
     /** Closes the models' native memory. */
     @Override
     public void close() {
-        loras.restoreBase(); // a kept LoRA set holds its saved originals until restored
-        if (!textEncoderReleased) textEncoder.close();
-        if (!unetReleased) unet.close();
-        vae.close();
-        if (tinyDecoder != null) tinyDecoder.close();
-        NativeMemory.trim();
+        try {
+            loras.restoreBase(); // a kept LoRA set holds its saved originals (or open files) until restored
+        } finally {
+            if (!textEncoderReleased) textEncoder.close();
+            if (!unetReleased) unet.close();
+            vae.close();
+            if (tinyDecoder != null) tinyDecoder.close();
+            NativeMemory.trim();
+        }
     }
 }

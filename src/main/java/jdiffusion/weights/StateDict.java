@@ -148,6 +148,11 @@ public final class StateDict implements AutoCloseable {
         public Tensor view() {
             return transform.apply(base::view);
         }
+
+        @Override
+        public void evict() {
+            for (String s : transform.sources()) base.evict(s);
+        }
     }
 
     /**

@@ -32,7 +32,7 @@ import jdiffusion.tensor.Tensors;
 import jdiffusion.tensor.TorchGenerator;
 import jdiffusion.weights.LoRAKeyMap.Component;
 import jdiffusion.weights.LoRAKeyMap.Layout;
-import jdiffusion.weights.StateDict;
+import jdiffusion.weights.WeightSource;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
@@ -323,11 +323,14 @@ class LoRATest {
         }
     }
 
-    /** The tiny pipeline's UNet and text encoder files, opened as a LoRA restore reads them. */
-    private static Map<Component, StateDict> files() {
-        Path folder = Golden.model("sd1-tiny-pipeline");
-        return Map.of(Component.UNET, UNet2DConditionModel.weightSource(folder.resolve("unet"), null).open(),
-                Component.TEXT_ENCODER, CLIPTextModel.weightSource(folder.resolve("text_encoder"), null).open());
+    /** A pipeline folder's UNet and text encoder files, as a LoRA restore reads them. */
+    private static Map<Component, WeightSource> files(Path folder) {
+        return Map.of(Component.UNET, UNet2DConditionModel.weightSource(folder.resolve("unet"), null),
+                Component.TEXT_ENCODER, CLIPTextModel.weightSource(folder.resolve("text_encoder"), null));
+    }
+
+    private static Map<Component, WeightSource> files() {
+        return files(Golden.model("sd1-tiny-pipeline"));
     }
 
     /**
@@ -373,6 +376,64 @@ class LoRATest {
                 assertDifferent(own.generate(request("a red circle").build()).finalLatents(),
                         own.generate(withLoRA).finalLatents(), "with and without the LoRA");
                 unchanged.run();
+            }
+        }
+    }
+
+    /** A single-file checkpoint's pipeline restores from the file too: a kept set holds no copies, and its restore is exact. */
+    @Test
+    void aSingleFileCheckpointIsReadBackToo() {
+        Path file = dir.resolve("tiny.safetensors");
+        jdiffusion.checkpoint.SingleFileExport.write(Golden.model("sd1-tiny-pipeline"), file, null);
+        Path f = TestLoRA.write(dir.resolve("single.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, TE_A, CONV_B));
+        try (StableDiffusionPipeline own = StableDiffusionPipeline.load(file.toString(),
+                Golden.model("sd1-tiny-pipeline").resolve("tokenizer"), PipelineOptions.of("bf16", "cpu", null))) {
+            LoRASession session = own.components().loras();
+            session.keepMerged(true);
+            try (PointerScope scope = new PointerScope()) {
+                Map<String, Tensor> before = new LinkedHashMap<>();
+                ModuleTensors.namedTensors(own.unet()).forEach((k, v) -> before.put(k, v.detach().clone()));
+                own.generate(request("a red circle").lora(LoRASpec.file(f, 0.7)).build());
+                assertEquals(List.of(LoRAFiles.shortHash(f)), session.mergedHashes());
+                assertEquals(0, session.mergedCopies(), "every changed weight is read back from the checkpoint");
+                session.restoreBase();
+                ModuleTensors.namedTensors(own.unet()).forEach((k, v) ->
+                        assertEquals(0.0, Tensors.maxAbsDiff(before.get(k), v), k + " not restored"));
+            }
+        }
+    }
+
+    /**
+     * A model file written over in place while a set is merged holds other bytes: the restore does not
+     * read it, fails naming the file, and the session refuses further work in one line.
+     */
+    @Test
+    void aModelFileWrittenOverWhileMergedFailsTheRestoreInsteadOfReadingIt() throws Exception {
+        Path folder = dir.resolve("pipeline");
+        try (var walk = Files.walk(Golden.model("sd1-tiny-pipeline"))) {
+            for (Path p : walk.toList()) {
+                Path to = folder.resolve(Golden.model("sd1-tiny-pipeline").relativize(p).toString());
+                if (Files.isDirectory(p)) Files.createDirectories(to);
+                else Files.copy(p, to);
+            }
+        }
+        Path f = TestLoRA.write(dir.resolve("over.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, CONV_B));
+        try (StableDiffusionPipeline own = StableDiffusionPipeline.load(folder.toString(), PipelineOptions.defaults())) {
+            LoRASession session = own.components().loras();
+            session.keepMerged(true);
+            try (PointerScope scope = new PointerScope()) {
+                own.generate(request("a red circle").lora(LoRASpec.file(f, 0.7)).build());
+                assertEquals(List.of(LoRAFiles.shortHash(f)), session.mergedHashes(), "kept merged");
+                // the same bytes written back into the same file (same inode), a later time
+                Path unet = folder.resolve("unet/diffusion_pytorch_model.safetensors");
+                byte[] bytes = Files.readAllBytes(unet);
+                Files.write(unet, bytes, java.nio.file.StandardOpenOption.TRUNCATE_EXISTING);
+                Files.setLastModifiedTime(unet, FileTime.fromMillis(System.currentTimeMillis() + 60_000));
+                LoRAMerge.RestoreFailedException e = assertThrows(LoRAMerge.RestoreFailedException.class, session::restoreBase);
+                assertTrue(e.getMessage().contains("written over since it was loaded") && e.getMessage().contains("load the model again"),
+                        e.getMessage());
+                JDiffusionException next = assertThrows(JDiffusionException.class, () -> own.generate(request("a red circle").build()));
+                assertTrue(next.getMessage().contains("load the model again"), next.getMessage());
             }
         }
     }

@@ -38,7 +38,8 @@ class OneRequestTest {
                 assertTrue(java.util.Arrays.equals(a, b), "the same pixels");
             }
             for (Runnable use : new Runnable[] {() -> once.components().unet(), () -> once.components().textEncoder(),
-                    () -> once.components().promptEncoder(), () -> once.generate(request())}) {
+                    () -> once.components().promptEncoder(), () -> once.components().loras(),
+                    () -> once.withLoRAs(java.util.List.of(), null, () -> null), () -> once.generate(request())}) {
                 JDiffusionException e = assertThrows(JDiffusionException.class, use::run);
                 assertTrue(e.getMessage().contains("released after this pipeline's one request"), e.getMessage());
             }

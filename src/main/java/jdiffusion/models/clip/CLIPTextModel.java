@@ -76,7 +76,7 @@ public final class CLIPTextModel extends JavaModule {
     /** The weights {@link #load(Path, String, ScalarType, Device)} reads, for reading them again (LoRA restores). */
     public static WeightSource weightSource(Path textEncoderFolder, String variant) {
         List<Path> files = ModelFolder.weightFiles(textEncoderFolder, variant);
-        return () -> StateDict.open(files, KeyMap.clipText());
+        return new WeightSource(files, () -> StateDict.open(files, KeyMap.clipText()));
     }
 
     public CLIPTextConfig config() {

@@ -116,7 +116,7 @@ public final class UNet2DConditionModel extends JavaModule {
     /** The weights {@link #load(Path, String, ScalarType, Device)} reads, for reading them again (LoRA restores). */
     public static WeightSource weightSource(Path unetFolder, String variant) {
         List<Path> files = ModelFolder.weightFiles(unetFolder, variant);
-        return () -> StateDict.open(files, KeyMap.identity());
+        return new WeightSource(files, () -> StateDict.open(files, KeyMap.identity()));
     }
 
     /**
