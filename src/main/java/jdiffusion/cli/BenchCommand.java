@@ -110,8 +110,9 @@ final class BenchCommand implements Callable<Integer> {
         if (depthEstimator != null) return depthEstimator(out, s, types, threadCount);
         if (fastPath) {
             var results = new BenchSuite(model, tiny, s, types, steps, threadCount, 0, null).runFastPath(err);
-            out.println("CPU: " + jdiffusion.diagnostics.SystemReport.cpuModel() + (jdiffusion.diagnostics.SystemReport.hasAmx()
-                    ? ", AMX" : ", no AMX") + ", " + threadCount + " threads");
+            // the class oneDNN computes in (ONEDNN_MAX_CPU_ISA can take AMX away), as the full report names it
+            out.println("CPU: " + jdiffusion.diagnostics.SystemReport.cpuModel() + ", class: " + jdiffusion.tensor.CpuClass.current()
+                    + ", " + threadCount + " threads");
             for (var r : results) out.println(r.line());
             out.flush();
             return results.stream().allMatch(FastPathBenchmark.Result::finite) ? 0 : 1;

@@ -15,7 +15,8 @@ class BenchCommandTest {
         CliRunner r = CliRunner.run("bench", "--fast-path", "--tiny", "--dtype", "fp32");
         assertEquals(0, r.exitCode(), r.err());
         System.out.print(r.out());
-        assertTrue(r.out().contains("CPU: ") && r.out().contains("threads"), r.out());
+        assertTrue(r.out().contains("CPU: ") && r.out().contains("class: " + jdiffusion.tensor.CpuClass.current())
+                && r.out().contains("threads"), r.out());
         // every LCM-LoRA target of the tiny UNet (the 197 LCMLoRATest counts), merged without a refusal
         var m = java.util.regex.Pattern.compile("(\\d+) weights, rank 64.*first request \\(with the merge\\) ([0-9.]+) s; "
                 + "kept-LoRA request ([0-9.]+) s \\(VAE decode ([0-9.]+) s\\); with TAESD instead ([0-9.]+) s").matcher(r.out());
