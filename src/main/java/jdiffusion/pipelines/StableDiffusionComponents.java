@@ -35,7 +35,8 @@ import org.bytedeco.pytorch.Tensor;
 /**
  * What every Stable Diffusion pipeline is made of (diffusers' {@code tokenizer}, {@code text_encoder},
  * {@code unet}, {@code vae}, {@code scheduler}) and what they all do with it: text conditioning, the
- * LoRA session, the scheduler a request names, VAE encode/decode. Loaded once, immutable and shareable;
+ * LoRA session, the scheduler a request names, VAE encode/decode. Loaded once and shareable (unless
+ * made {@link #oneRequest one-request}, which frees each model once its request is past it);
  * the pipelines ({@link StableDiffusionPipeline}, {@link StableDiffusionDepth2ImgPipeline},
  * {@link StableDiffusionUpscalePipeline}) add their mode on top.
  */
@@ -205,8 +206,8 @@ public final class StableDiffusionComponents implements AutoCloseable {
 
     private static void requireLive(boolean released, String what) {
         if (released) {
-            throw new JDiffusionException("the " + what + " was released after this pipeline's one request "
-                    + "(oneRequest(): one request per process); load the model again for another");
+            throw new JDiffusionException("the " + what + " was released once its request was past it (one request per "
+                    + "process: oneRequest(), or released by hand); load the model again for another");
         }
     }
 

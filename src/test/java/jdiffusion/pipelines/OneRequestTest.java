@@ -41,7 +41,7 @@ class OneRequestTest {
                     () -> once.components().promptEncoder(), () -> once.components().loras(),
                     () -> once.withLoRAs(java.util.List.of(), null, () -> null), () -> once.generate(request())}) {
                 JDiffusionException e = assertThrows(JDiffusionException.class, use::run);
-                assertTrue(e.getMessage().contains("released after this pipeline's one request"), e.getMessage());
+                assertTrue(e.getMessage().contains("was released once its request was past it"), e.getMessage());
             }
             // the pipeline that keeps its models runs on
             try (PointerScope scope = new PointerScope()) {
