@@ -105,10 +105,9 @@ public final class LoRASession {
         List<Used> used = loras.stream().map(l -> new Used(l.spec(), l.hash())).toList();
         List<MergedKey> key = loras.stream().map(MergedKey::of).toList();
         try {
+            if (lock.isWriteLockedByCurrentThread() || lock.getReadHoldCount() > 0) return nested(loras, key, used, work);
             lock.readLock().lock();
             try {
-                // refused here too, not only under the write lock: work nested in other work holds the read
-                // lock and would wait for the write lock for ever
                 checkUsable(key);
                 if (key.equals(mergedKey)) {
                     release(loras);
@@ -147,6 +146,44 @@ public final class LoRASession {
             }
         } finally {
             loras.forEach(l -> l.weights().close()); // closed already unless something failed first
+        }
+    }
+
+    /**
+     * Work inside this thread's own running work (a {@code generate} inside {@code withLoRAs}): its LoRAs
+     * go on top of the weights as they are and come off afterwards, back to the outer set; none, or the
+     * outer set again, adds nothing. Only outer work that holds the weights alone (the write lock) can
+     * take more: work that runs beside other work (a kept set, a set merged for good, no LoRAs) cannot
+     * wait for the others to finish, as it is one of them, so it is refused.
+     */
+    private <T> T nested(List<Active> loras, List<MergedKey> key, List<Used> used, Function<List<Used>, T> work) {
+        if (broken) throw new JDiffusionException("a LoRA merge failed part way; load the model again");
+        if (loras.isEmpty() || key.equals(mergedKey)) {
+            release(loras);
+            return work.apply(used);
+        }
+        checkUsable(key);
+        if (!lock.isWriteLockedByCurrentThread()) {
+            throw new JDiffusionException("the LoRAs " + hashesOf(key) + " cannot be merged inside work that runs beside other "
+                    + "work on " + (mergedKey.isEmpty() ? "the base weights" : "the LoRAs " + hashesOf(mergedKey))
+                    + "; pass them to the outer call");
+        }
+        List<MergedKey> outerKey = mergedKey;
+        LoRAMerge inner = merge(loras, true); // always undone: the outer work continues on its own set
+        release(loras);
+        List<MergedKey> both = new ArrayList<>(outerKey);
+        both.addAll(key);
+        mergedKey = List.copyOf(both);
+        try {
+            return work.apply(used);
+        } finally {
+            mergedKey = outerKey;
+            try {
+                inner.close();
+            } catch (RuntimeException e) {
+                broken = true;
+                throw e;
+            }
         }
     }
 

@@ -111,10 +111,10 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     }
 
     /**
-     * Runs {@code work} with {@code loras} merged into the UNet and text encoder, holding the
-     * write lock: for sampling loops written by hand against {@link #unet()} and
-     * {@link #promptEncoder()}. {@link #generate} may be called inside; its own LoRAs add on top.
-     * Named LoRAs are looked up in {@code loraDir}.
+     * Runs {@code work} with {@code loras} merged into the UNet and text encoder (no other work sees
+     * them): for sampling loops written by hand against {@link #unet()} and {@link #promptEncoder()}.
+     * {@link #generate} may be called inside; its own LoRAs go on top for its length (a request with
+     * none runs on these). Named LoRAs are looked up in {@code loraDir}.
      */
     public <T> T withLoRAs(List<LoRASpec> loras, Path loraDir, Supplier<T> work) {
         return components.loras().run(loras, loraDir, used -> work.get());

@@ -245,6 +245,43 @@ class LoRATest {
         }
     }
 
+    /**
+     * {@code generate} inside {@code withLoRAs}: its own LoRAs go on top of the outer set for its length,
+     * none runs on the outer set, and the outer work then continues on its set; work that runs beside
+     * other work (no LoRAs) cannot take a set inside, and says so instead of waiting for itself.
+     */
+    @Test
+    @Timeout(120)
+    void aRequestInsideWithLoRAsAddsItsLoRAsOnTopOfTheOuterSet() {
+        Path a = TestLoRA.write(dir.resolve("outer.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, CONV_B));
+        Path b = TestLoRA.write(dir.resolve("inner.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_B, FF_B));
+        try (PointerScope scope = new PointerScope()) {
+            Map<String, Tensor> before = snapshot();
+            GenerationRequest plain = request("a red circle").build();
+            Tensor outerOnly = withHandMerged(Map.of(Q_A, 0.7, CONV_B, 0.7), plain).finalLatents();
+            Tensor both = withHandMerged(Map.of(Q_A, 0.7, CONV_B, 0.7, Q_B, 0.9, FF_B, 0.9), plain).finalLatents();
+            Tensor[] got = new Tensor[3];
+            pipe().withLoRAs(List.of(LoRASpec.file(a, 0.7)), null, () -> {
+                got[0] = pipe().generate(plain).finalLatents();
+                got[1] = pipe().generate(request("a red circle").lora(LoRASpec.file(b, 0.9)).build()).finalLatents();
+                got[2] = pipe().generate(plain).finalLatents();
+                return null;
+            });
+            assertSame(outerOnly, got[0], "inside, no LoRAs of its own: the outer set");
+            // the inner set is added to weights already rounded with the outer one: float32 rounding apart
+            double d = Tensors.maxAbsDiff(both, got[1]);
+            assertTrue(d < 1e-4 * Math.max(1, Tensors.maxAbs(both)), "inside with its own LoRAs: both sets, max|diff| " + d);
+            assertDifferent(outerOnly, got[1], "the inner set changes the result");
+            assertSame(outerOnly, got[2], "after the inner request: the outer set again");
+            assertBitIdentical(before);
+
+            JDiffusionException e = assertThrows(JDiffusionException.class, () -> pipe().withLoRAs(List.of(), null,
+                    () -> pipe().generate(request("a red circle").lora(LoRASpec.file(b, 0.9)).build())));
+            assertTrue(e.getMessage().contains("cannot be merged inside work"), e.getMessage());
+            assertBitIdentical(before);
+        }
+    }
+
     @Test
     void aKeptSetStaysMergedForTheSameLoRAsAndIsRestoredForOthers() {
         Path a = TestLoRA.write(dir.resolve("keep-a.safetensors"), TestLoRA.Layout.KOHYA, List.of(Q_A, TE_A));
@@ -312,9 +349,12 @@ class LoRATest {
                 JDiffusionException other = assertThrows(JDiffusionException.class, () -> own.generate(withB));
                 assertTrue(other.getMessage().contains("merged for good"), other.getMessage());
                 assertThrows(JDiffusionException.class, () -> own.generate(request("a red circle").build()));
-                // also from work nested in the set's own work (it holds the read lock: refused, not left waiting)
+                // work nested in the set's own work: with no LoRAs of its own it runs on the set; another set is
+                // refused (the outer work holds the read lock: refused, not left waiting)
+                assertSame(expected, own.withLoRAs(List.of(LoRASpec.file(a, 0.7)), null,
+                        () -> own.generate(request("a red circle").build())).finalLatents(), "nested, no LoRAs of its own");
                 JDiffusionException nested = assertThrows(JDiffusionException.class, () -> own.withLoRAs(
-                        List.of(LoRASpec.file(a, 0.7)), null, () -> own.generate(request("a red circle").build())));
+                        List.of(LoRASpec.file(a, 0.7)), null, () -> own.generate(withB)));
                 assertTrue(nested.getMessage().contains("merged for good"), nested.getMessage());
                 session.restoreBase(); // nothing saved to restore: a no-op, not a half-restored model
                 assertEquals(List.of(LoRAFiles.shortHash(a)), session.mergedHashes());
