@@ -169,7 +169,7 @@ public final class LoRAMerge implements AutoCloseable {
             } else {
                 runOnThreads(worker, threads);
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             try {
                 new LoRAMerge(saved, saveOriginals, base).close();
             } catch (RuntimeException restore) {
@@ -263,42 +263,46 @@ public final class LoRAMerge implements AutoCloseable {
         }
     }
 
-    /** Runs {@code worker} on {@code threads} threads (the caller's among them) and rethrows the first failure. */
+    /**
+     * Runs {@code worker} on {@code threads} threads (the caller's among them), always waits for all of
+     * them (none may go on writing weights after the merge has returned), and rethrows the first
+     * failure, an {@link Error} such as running out of memory included.
+     */
     private static void runOnThreads(Runnable worker, int threads) {
         List<Thread> others = new ArrayList<>();
-        List<RuntimeException> failures = new ArrayList<>();
-        for (int t = 1; t < threads; t++) {
-            Thread thread = Thread.ofPlatform().name("lora-merge-" + t).start(() -> {
-                try {
-                    worker.run();
-                } catch (RuntimeException e) {
-                    synchronized (failures) {
-                        failures.add(e);
-                    }
+        List<Throwable> failures = new ArrayList<>();
+        Runnable guarded = () -> {
+            try {
+                worker.run();
+            } catch (Throwable e) {
+                synchronized (failures) {
+                    failures.add(e);
                 }
-            });
-            others.add(thread);
-        }
-        try {
-            worker.run();
-        } catch (RuntimeException e) {
-            synchronized (failures) {
-                failures.add(e);
             }
-        }
-        for (Thread thread : others) {
+        };
+        try {
+            for (int t = 1; t < threads; t++) others.add(Thread.ofPlatform().name("lora-merge-" + t).start(guarded));
+            guarded.run();
+        } finally {
             boolean interrupted = false;
-            while (true) {
-                try {
-                    thread.join();
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true; // the weights must not be left half-merged: wait on
+            for (Thread thread : others) {
+                while (true) {
+                    try {
+                        thread.join();
+                        break;
+                    } catch (InterruptedException e) {
+                        interrupted = true; // the weights must not be left half-merged: wait on
+                    }
                 }
             }
             if (interrupted) Thread.currentThread().interrupt();
         }
-        if (!failures.isEmpty()) throw failures.getFirst();
+        if (!failures.isEmpty()) {
+            Throwable first = failures.getFirst();
+            if (first instanceof RuntimeException r) throw r;
+            if (first instanceof Error e) throw e;
+            throw new IllegalStateException(first);
+        }
     }
 
     private static Tensor live(Map<Component, Map<String, Tensor>> weights, Target t) {
@@ -334,11 +338,11 @@ public final class LoRAMerge implements AutoCloseable {
         closed = true;
         RuntimeException failure = null;
         Map<Component, Path> rewritten = new EnumMap<>(Component.class);
-        base.forEach((c, o) -> {
-            Path p = o.stamp().rewrittenInPlace();
-            if (p != null) rewritten.put(c, p);
-        });
         try (NoGradGuard noGrad = new NoGradGuard()) {
+            base.forEach((c, o) -> {
+                Path p = o.stamp().rewrittenInPlace();
+                if (p != null) rewritten.put(c, p);
+            });
             for (Saved s : reversible ? saved : List.<Saved>of()) {
                 // the file's views are freed before the files close
                 try (PointerScope scope = new PointerScope()) {

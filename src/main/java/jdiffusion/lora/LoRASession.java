@@ -150,9 +150,19 @@ public final class LoRASession {
     }
 
     /**
+     * Settings and restores change the weights under the work's feet (or, from work that holds only the
+     * read lock, would wait for the write lock for ever): refused from inside {@link #run}'s work.
+     */
+    private void refuseInsideWork(String what) {
+        if (lock.isWriteLockedByCurrentThread() || lock.getReadHoldCount() > 0) {
+            throw new JDiffusionException(what + " cannot be called from inside work running on the LoRA session's weights");
+        }
+    }
+
+    /**
      * Work inside this thread's own running work (a {@code generate} inside {@code withLoRAs}): its LoRAs
-     * go on top of the weights as they are and come off afterwards, back to the outer set; none, or the
-     * outer set again, adds nothing. Only outer work that holds the weights alone (the write lock) can
+     * go on top of the weights as they are and come off afterwards, back to the outer set (sets stack:
+     * only a request for exactly the set the weights hold now, or none, adds nothing). Only outer work that holds the weights alone (the write lock) can
      * take more: work that runs beside other work (a kept set, a set merged for good, no LoRAs) cannot
      * wait for the others to finish, as it is one of them, so it is refused.
      */
@@ -174,17 +184,27 @@ public final class LoRASession {
         List<MergedKey> both = new ArrayList<>(outerKey);
         both.addAll(key);
         mergedKey = List.copyOf(both);
+        T result;
         try {
-            return work.apply(used);
-        } finally {
+            result = work.apply(used);
+        } catch (RuntimeException | Error e) {
             mergedKey = outerKey;
             try {
                 inner.close();
-            } catch (RuntimeException e) {
+            } catch (RuntimeException restore) {
                 broken = true;
-                throw e;
+                e.addSuppressed(restore); // the work's own failure is the one to report
             }
+            throw e;
         }
+        mergedKey = outerKey;
+        try {
+            inner.close();
+        } catch (RuntimeException e) {
+            broken = true;
+            throw e;
+        }
+        return result;
     }
 
     /**
@@ -206,6 +226,7 @@ public final class LoRASession {
      * until {@link #restoreBase}. Off by default; the server turns it on.
      */
     public void keepMerged(boolean keep) {
+        refuseInsideWork("keepMerged");
         lock.writeLock().lock();
         try {
             keepMerged = keep;
@@ -222,6 +243,7 @@ public final class LoRASession {
      * that asks for another set (or none) afterwards fails in one line.
      */
     public void keepOriginals(boolean keep) {
+        refuseInsideWork("keepOriginals");
         lock.writeLock().lock();
         try {
             keepOriginals = keep;
@@ -244,6 +266,7 @@ public final class LoRASession {
         Map<Component, WeightSource> m = new EnumMap<>(Component.class);
         if (unetWeights != null) m.put(Component.UNET, unetWeights);
         if (textEncoderWeights != null) m.put(Component.TEXT_ENCODER, textEncoderWeights);
+        refuseInsideWork("restoreFrom");
         lock.writeLock().lock();
         try {
             sources = Map.copyOf(m);
@@ -254,6 +277,7 @@ public final class LoRASession {
 
     /** Copies back the base weights if a kept LoRA set is merged (not one merged for good); waits for running work. */
     public void restoreBase() {
+        refuseInsideWork("restoreBase");
         lock.writeLock().lock();
         try {
             restoreLocked();
@@ -367,9 +391,10 @@ public final class LoRASession {
             Map<Component, Map<String, Tensor>> live = Map.of(Component.UNET, ModuleTensors.namedTensors(unet),
                     Component.TEXT_ENCODER, ModuleTensors.namedTensors(textEncoder));
             return saveOriginals ? LoRAMerge.apply(applied, live, sources) : LoRAMerge.apply(applied, live, false);
-        } catch (RuntimeException e) {
-            // the weights changed so far stay changed: merged for good, or a restore after the failure failed too
-            if (!saveOriginals || e instanceof LoRAMerge.RestoreFailedException) broken = true;
+        } catch (RuntimeException | Error e) {
+            // the weights changed so far stay changed: merged for good, or a restore after the failure failed too;
+            // after an Error (out of memory) nothing is trusted
+            if (!saveOriginals || e instanceof LoRAMerge.RestoreFailedException || e instanceof Error) broken = true;
             throw e;
         }
     }

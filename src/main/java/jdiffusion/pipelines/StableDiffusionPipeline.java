@@ -113,8 +113,8 @@ public final class StableDiffusionPipeline implements AutoCloseable {
     /**
      * Runs {@code work} with {@code loras} merged into the UNet and text encoder (no other work sees
      * them): for sampling loops written by hand against {@link #unet()} and {@link #promptEncoder()}.
-     * {@link #generate} may be called inside; its own LoRAs go on top for its length (a request with
-     * none runs on these). Named LoRAs are looked up in {@code loraDir}.
+     * {@link #generate} may be called inside, on the calling thread; its own LoRAs go on top for its
+     * length (a request with none runs on these). Named LoRAs are looked up in {@code loraDir}.
      */
     public <T> T withLoRAs(List<LoRASpec> loras, Path loraDir, Supplier<T> work) {
         return components.loras().run(loras, loraDir, used -> work.get());

@@ -43,9 +43,9 @@ public record WeightSource(List<Path> files, Supplier<StateDict> opener) {
         for (Path p : files) {
             try {
                 BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
-                states.add(new FileState(p, a.fileKey(), a.size(), a.lastModifiedTime()));
+                states.add(new FileState(p, a.fileKey(), a.size(), a.lastModifiedTime(), statusChanged(p)));
             } catch (IOException e) {
-                states.add(new FileState(p, null, -1, null)); // unreadable now: open() will say why
+                states.add(new FileState(p, null, -1, null, null)); // unreadable now: open() will say why
             }
         }
         return new Stamp(states);
@@ -68,12 +68,27 @@ public record WeightSource(List<Path> files, Supplier<StateDict> opener) {
                     continue; // deleted: the mapping holds the old file
                 }
                 boolean sameFile = s.key() == null || s.key().equals(now.fileKey());
-                if (sameFile && (now.size() != s.size() || !now.lastModifiedTime().equals(s.modified()))) return s.path();
+                FileTime changed = statusChanged(s.path());
+                boolean written = now.size() != s.size() || !now.lastModifiedTime().equals(s.modified())
+                        || (s.changed() != null && changed != null && !changed.equals(s.changed()));
+                if (sameFile && written) return s.path();
             }
             return null;
         }
     }
 
-    /** One file at stamp time ({@code key}: the file system's identity of it, null where it has none). */
-    public record FileState(Path path, Object key, long size, FileTime modified) {}
+    /**
+     * One file at stamp time ({@code key}: the file system's identity of it, null where it has none;
+     * {@code changed}: the inode's change time where the file system has one, which a rewrite that
+     * puts the old modification time back, {@code rsync --inplace -t}, still moves).
+     */
+    public record FileState(Path path, Object key, long size, FileTime modified, FileTime changed) {}
+
+    private static FileTime statusChanged(Path p) {
+        try {
+            return (FileTime) Files.getAttribute(p, "unix:ctime");
+        } catch (IOException | UnsupportedOperationException | IllegalArgumentException | ClassCastException e) {
+            return null;
+        }
+    }
 }

@@ -265,6 +265,9 @@ class LoRATest {
                 got[0] = pipe().generate(plain).finalLatents();
                 got[1] = pipe().generate(request("a red circle").lora(LoRASpec.file(b, 0.9)).build()).finalLatents();
                 got[2] = pipe().generate(plain).finalLatents();
+                // settings and restores would change the weights under the outer work's feet
+                JDiffusionException inside = assertThrows(JDiffusionException.class, () -> pipe().components().loras().restoreBase());
+                assertTrue(inside.getMessage().contains("cannot be called from inside work"), inside.getMessage());
                 return null;
             });
             assertSame(outerOnly, got[0], "inside, no LoRAs of its own: the outer set");
