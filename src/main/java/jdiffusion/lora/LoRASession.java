@@ -162,9 +162,10 @@ public final class LoRASession {
     /**
      * Work inside this thread's own running work (a {@code generate} inside {@code withLoRAs}): its LoRAs
      * go on top of the weights as they are and come off afterwards, back to the outer set (sets stack:
-     * only a request for exactly the set the weights hold now, or none, adds nothing). Only outer work that holds the weights alone (the write lock) can
-     * take more: work that runs beside other work (a kept set, a set merged for good, no LoRAs) cannot
-     * wait for the others to finish, as it is one of them, so it is refused.
+     * only a request for exactly the set the weights hold now, or none, adds nothing). Only outer work
+     * that holds the weights alone (the write lock) can take more: work that runs beside other work (a
+     * kept set, a set merged for good, no LoRAs) cannot wait for the others to finish, as it is one of
+     * them, so it is refused.
      */
     private <T> T nested(List<Active> loras, List<MergedKey> key, List<Used> used, Function<List<Used>, T> work) {
         if (broken) throw new JDiffusionException("a LoRA merge failed part way; load the model again");
