@@ -32,7 +32,7 @@ final class DepthToImageCommand extends ImageToImageCommand {
     @Override
     Loaded load(String model, PipelineOptions options) {
         StableDiffusionDepth2ImgPipeline pipe = StableDiffusionDepth2ImgPipeline.load(model, o.tokenizer, depthEstimator, options);
-        oneRequest(pipe.components());
+        pipe.components().oneRequest(); // one request per process: LoRAs merged for good, models freed when done
         return new Loaded((request, callback) -> pipe.generate(new DepthToImageRequest(request, depthMap), callback), pipe::close);
     }
 

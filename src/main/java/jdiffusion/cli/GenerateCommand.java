@@ -23,7 +23,6 @@ import jdiffusion.pipelines.GenerationResult;
 import jdiffusion.pipelines.Infotext;
 import jdiffusion.pipelines.PipelineOptions;
 import jdiffusion.pipelines.PngParameters;
-import jdiffusion.pipelines.StableDiffusionComponents;
 import jdiffusion.pipelines.StableDiffusionPipeline;
 import jdiffusion.pipelines.StepCallback;
 import org.bytedeco.pytorch.Tensor;
@@ -63,17 +62,8 @@ abstract class GenerateCommand implements Callable<Integer> {
     /** txt2img, img2img and inpaint run StableDiffusionPipeline; depth2img and upscale their own pipelines. */
     Loaded load(String model, PipelineOptions options) {
         StableDiffusionPipeline pipe = StableDiffusionPipeline.load(model, o.tokenizer, options);
-        oneRequest(pipe.components());
+        pipe.components().oneRequest(); // one request per process: LoRAs merged for good, models freed when done
         return new Loaded(pipe::generate, pipe::close);
-    }
-
-    /**
-     * The command runs one request and ends, so its LoRAs are merged for good (no saved copy of the
-     * weights they change: LCM-LoRA 1.7 GB in bf16) and each model is released once the request is
-     * past it ({@link StableDiffusionComponents#oneRequest}).
-     */
-    static void oneRequest(StableDiffusionComponents components) {
-        components.oneRequest();
     }
 
     @Override

@@ -37,7 +37,7 @@ final class UpscaleCommand extends GenerateCommand {
     @Override
     Loaded load(String model, PipelineOptions options) {
         StableDiffusionUpscalePipeline pipe = StableDiffusionUpscalePipeline.load(model, options);
-        oneRequest(pipe.components());
+        pipe.components().oneRequest(); // one request per process: LoRAs merged for good, models freed when done
         return new Loaded((request, callback) -> pipe.generate(new UpscaleRequest(request, noiseLevel), callback), pipe::close);
     }
 

@@ -5,6 +5,8 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import jdiffusion.JDiffusionException;
 import jdiffusion.io.ModelFolder;
 import jdiffusion.lora.LoRASession;
@@ -30,6 +32,7 @@ import jdiffusion.schedulers.Scheduler;
 import jdiffusion.schedulers.SchedulerConfigFile;
 import jdiffusion.schedulers.Schedulers;
 import jdiffusion.tensor.NativeMemory;
+import org.bytedeco.pytorch.Module;
 import org.bytedeco.pytorch.Tensor;
 
 /**
@@ -54,8 +57,10 @@ public final class StableDiffusionComponents implements AutoCloseable {
     private final LoRASession loras;
     /** Set by {@link #oneRequest}; then the models below are released once the request is past them. */
     private volatile boolean oneRequest;
-    private volatile boolean textEncoderReleased;
-    private volatile boolean unetReleased;
+    /** The models released so far, by the name errors give them ({@link #TEXT_ENCODER}, {@link #UNET}). */
+    private final Set<String> released = ConcurrentHashMap.newKeySet();
+    private static final String TEXT_ENCODER = "text encoder";
+    private static final String UNET = "UNet";
 
     public StableDiffusionComponents(String name, CLIPTokenizer tokenizer, CLIPTextModel textEncoder,
                                      UNet2DConditionModel unet, AutoencoderKL vae, SchedulerConfigFile schedulerConfig,
@@ -141,18 +146,18 @@ public final class StableDiffusionComponents implements AutoCloseable {
 
     public String name() { return name; }
     public CLIPTokenizer tokenizer() { return tokenizer; }
-    public CLIPTextModel textEncoder() { requireLive(textEncoderReleased, "text encoder"); return textEncoder; }
-    public UNet2DConditionModel unet() { requireLive(unetReleased, "UNet"); return unet; }
+    public CLIPTextModel textEncoder() { requireLive(TEXT_ENCODER); return textEncoder; }
+    public UNet2DConditionModel unet() { requireLive(UNET); return unet; }
     public AutoencoderKL vae() { return vae; }
     /** The TAESD decoder in use instead of the VAE's, or null. */
     public AutoencoderTiny tinyDecoder() { return tinyDecoder; }
     public SchedulerConfigFile schedulerConfig() { return schedulerConfig; }
     public PipelineOptions options() { return options; }
-    public PromptEncoder promptEncoder() { requireLive(textEncoderReleased, "text encoder"); return promptEncoder; }
+    public PromptEncoder promptEncoder() { requireLive(TEXT_ENCODER); return promptEncoder; }
     /** The LoRA session; unusable once a model is released ({@link #oneRequest}). */
     public LoRASession loras() {
-        requireLive(textEncoderReleased, "text encoder"); // its merges would reach released weights
-        requireLive(unetReleased, "UNet");
+        requireLive(TEXT_ENCODER); // its merges would reach released weights
+        requireLive(UNET);
         return loras;
     }
 
@@ -183,12 +188,7 @@ public final class StableDiffusionComponents implements AutoCloseable {
      * threads: work already running on it is not waited for.
      */
     public void releaseTextEncoder() {
-        synchronized (this) {
-            if (textEncoderReleased) return;
-            textEncoderReleased = true;
-        }
-        textEncoder.close();
-        NativeMemory.trim();
+        release(TEXT_ENCODER, textEncoder);
     }
 
     /**
@@ -196,16 +196,18 @@ public final class StableDiffusionComponents implements AutoCloseable {
      * time (the {@link #oneRequest} pipelines call it before the final decode). As {@link #releaseTextEncoder}.
      */
     public void releaseUNet() {
-        synchronized (this) {
-            if (unetReleased) return;
-            unetReleased = true;
-        }
-        unet.close();
+        release(UNET, unet);
+    }
+
+    /** Closes {@code model} once (the first caller; later calls do nothing) and hands its memory back. */
+    private void release(String what, Module model) {
+        if (!released.add(what)) return;
+        model.close();
         NativeMemory.trim();
     }
 
-    private static void requireLive(boolean released, String what) {
-        if (released) {
+    private void requireLive(String what) {
+        if (released.contains(what)) {
             throw new JDiffusionException("the " + what + " was released once its request was past it (one request per "
                     + "process: oneRequest(), or released by hand); load the model again for another");
         }
@@ -258,8 +260,8 @@ public final class StableDiffusionComponents implements AutoCloseable {
      * into the weights for the length of {@code work} (read and checked before any lock).
      */
     <T> T withLoRAs(GenerationRequest r, java.util.function.Function<Call, T> work) {
-        requireLive(textEncoderReleased, "text encoder"); // before a merge could reach released weights
-        requireLive(unetReleased, "UNet");
+        requireLive(TEXT_ENCODER); // before a merge could reach released weights
+        requireLive(UNET);
         List<String> warnings = new ArrayList<>();
         Networks n = networks(r, warnings);
         return loras.run(n.loras(), r.loraDir(), used -> work.apply(new Call(n.prompt(), used, warnings)));
@@ -322,8 +324,8 @@ public final class StableDiffusionComponents implements AutoCloseable {
         try {
             loras.restoreBase(); // a kept LoRA set holds its saved originals (or open files) until restored
         } finally {
-            if (!textEncoderReleased) textEncoder.close();
-            if (!unetReleased) unet.close();
+            if (!released.contains(TEXT_ENCODER)) textEncoder.close();
+            if (!released.contains(UNET)) unet.close();
             vae.close();
             if (tinyDecoder != null) tinyDecoder.close();
             NativeMemory.trim();

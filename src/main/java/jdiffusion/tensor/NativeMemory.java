@@ -20,7 +20,7 @@ public final class NativeMemory {
             .find("malloc_trim")
             .map(f -> Linker.nativeLinker().downcallHandle(f, FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG)));
 
-    /** From this much freed memory on (an activation between blocks, a merged weight's buffers), a trim pays for itself. */
+    /** From this activation size on, a trim between a forward's blocks pays for itself (see below). */
     static final long BLOCK_TRIM_BYTES = 4L << 20;
 
     /** Bound (to true) for the extent of a {@link #trimmingBetweenBlocks} call. */
@@ -48,15 +48,7 @@ public final class NativeMemory {
      * 0.1-1 ms) and no graph is being built; otherwise nothing.
      */
     public static void trimBetweenBlocks(Tensor activation) {
-        if (BLOCK_TRIMS.isBound() && !GradMode.is_enabled()) trimIfLarge(activation.nbytes());
-    }
-
-    /**
-     * A trim after a piece of work that freed about {@code freedBytes} (at least 4 MB; below that a trim
-     * costs more than it returns), e.g. one weight of a LoRA merge.
-     */
-    public static void trimIfLarge(long freedBytes) {
-        if (freedBytes >= BLOCK_TRIM_BYTES) trim();
+        if (BLOCK_TRIMS.isBound() && activation.nbytes() >= BLOCK_TRIM_BYTES && !GradMode.is_enabled()) trim();
     }
 
     /** Returns freed heap memory to the OS (a few milliseconds); call between phases, not per op. */
